@@ -1,0 +1,220 @@
+"""`essa-qa`: a thin click CLI over the library; data goes out as JSON with --json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from .config import load_settings
+from .errors import EssaError
+
+INDEX_OPTION = click.option("--index", "index_dir", default="index", show_default=True,
+                            type=click.Path(file_okay=False, path_type=Path), help="Index directory.")
+PLANS_OPTION = click.option("--plans", "plans_dir", default="plans", show_default=True,
+                            type=click.Path(file_okay=False, path_type=Path), help="Plans directory.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
+
+
+def handles_errors(func):
+    """Our own errors become one line on stderr and their exit code; no stack traces."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except EssaError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def emit(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@click.group()
+@click.version_option(package_name="essa-plans-assistant")
+def main() -> None:
+    """Ask grounded, cited questions about US states' ESSA plans."""
+
+
+# ------------------------------------------------------------------ plans
+
+
+@main.group()
+def plans() -> None:
+    """Fetch and list plan documents."""
+
+
+@plans.command("fetch")
+@PLANS_OPTION
+@click.option("--from", "source", help="Directory or base URL holding the plan files "
+              "(default: each plan's URL in plans/manifest.toml).")
+@click.option("--state", "states", multiple=True, help="Only this state (repeatable).")
+@handles_errors
+def plans_fetch(plans_dir: Path, source: str | None, states: tuple[str, ...]) -> None:
+    """Copy or download plans, verifying their SHA-256."""
+    from tqdm import tqdm
+
+    from .plans import fetch_plans
+
+    bars: dict[str, tqdm] = {}
+
+    def on_progress(name: str, done: int, total: int | None) -> None:
+        bar = bars.get(name) or bars.setdefault(name, tqdm(total=total, unit="B", unit_scale=True,
+                                                           desc=name, leave=False, file=sys.stderr))
+        bar.update(done - bar.n)
+
+    results = fetch_plans(plans_dir, source, list(states) or None, on_progress)
+    for bar in bars.values():
+        bar.close()
+    for result in results:
+        click.echo(("ok    " if result.ok else "FAIL  ") + result.message, err=not result.ok)
+    if any(not r.ok for r in results):
+        sys.exit(4)
+
+
+@plans.command("list")
+@PLANS_OPTION
+@INDEX_OPTION
+@JSON_OPTION
+@handles_errors
+def plans_list(plans_dir: Path, index_dir: Path, as_json: bool) -> None:
+    """Show each plan present: state, format, pages or paragraphs, hash, whether indexed."""
+    from .catalog import list_plans
+
+    rows = list_plans(plans_dir, index_dir)
+    if as_json:
+        emit(rows)
+        return
+    for row in rows:
+        size = row["problem"] or (f"{row['pages']} pages" if row["pages"] else f"{row['paragraphs']} paragraphs")
+        click.echo(f"{row['state']:3} {row['file']:32} {row['format']:5} {size:24} "
+                   f"{row['sha256'][:12]}  {'indexed' if row['indexed'] else 'not indexed'}")
+
+
+# ------------------------------------------------------------------ index
+
+
+@main.command("index")
+@PLANS_OPTION
+@INDEX_OPTION
+@click.option("--rebuild", is_flag=True, help="Re-embed every plan (needed after a model change).")
+@click.option("--embedder", default=None, help="Embedding backend: minilm (default) or hash.")
+@handles_errors
+def index_cmd(plans_dir: Path, index_dir: Path, rebuild: bool, embedder: str | None) -> None:
+    """Embed new or changed plans, drop removed ones; the old index stays live until the new is written."""
+    from tqdm import tqdm
+
+    from .embedding import get_embedder
+    from .indexing import _Progress, build_index
+
+    settings = load_settings()
+    backend = get_embedder(embedder or settings.embedder)
+    state: dict[str, tqdm] = {}
+
+    def on_embed_start(_: str, total: int) -> None:
+        if total:
+            state["bar"] = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)
+
+    def on_embedded(n: int) -> None:
+        if "bar" in state:
+            state["bar"].update(n)
+
+    progress = _Progress(on_plan=lambda name: click.echo(f"parsing {name}", err=True),
+                         on_embed_start=on_embed_start, on_embedded=on_embedded)
+    report = build_index(plans_dir, index_dir, backend, settings, rebuild=rebuild, progress=progress)
+    if "bar" in state:
+        state["bar"].close()
+    for line in report.failed:
+        click.echo(f"FAIL  {line}", err=True)
+    for line in report.warnings:
+        click.echo(f"warn  {line}", err=True)
+    click.echo(f"embedded {len(report.embedded)} plan(s) ({report.chunks_embedded} chunks, "
+               f"{report.chunks_per_second:.1f} chunks/s); unchanged {len(report.unchanged)}; "
+               f"removed {len(report.removed)}; {report.total_chunks} chunks in {index_dir}"
+               + ("" if report.changed else " (index unchanged)"))
+    if report.failed:
+        sys.exit(3)
+
+
+# ------------------------------------------------------------------ questions
+
+
+@main.command("search")
+@click.argument("question")
+@INDEX_OPTION
+@click.option("--k", default=10, show_default=True)
+@click.option("--state", "states", multiple=True, help="Only this state (repeatable).")
+@click.option("--category", "categories", multiple=True, help="Only passages tagged with this category.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@JSON_OPTION
+@handles_errors
+def search_cmd(question, index_dir, k, states, categories, mode, as_json) -> None:
+    """Ranked passages for a question."""
+    from dataclasses import asdict
+
+    from .api import Assistant
+
+    assistant = Assistant.load(index_dir)
+    passages = assistant.search(question, k=k, states=list(states) or None,
+                                categories=list(categories) or None, mode=mode)
+    if as_json:
+        emit([asdict(p) | {"categories": list(p.categories)} for p in passages])
+        return
+    for i, p in enumerate(passages, 1):
+        click.echo(f"[{i}] {p.state} {p.source} {p.locator} · {p.section or '-'} · score {p.score:.4f}")
+        click.echo("    " + p.text[:300].replace("\n", " ") + ("…" if len(p.text) > 300 else ""))
+
+
+@main.command("ask")
+@click.argument("question")
+@INDEX_OPTION
+@click.option("--k", default=5, show_default=True, help="Passages retrieved per state.")
+@click.option("--state", "states", multiple=True, help="Answer from this state's plan (repeatable).")
+@click.option("--category", "categories", multiple=True, help="Only passages tagged with this category.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True)
+@JSON_OPTION
+@handles_errors
+def ask_cmd(question, index_dir, k, states, categories, fmt, as_json) -> None:
+    """Answer a question with cited passages."""
+    from .api import Assistant
+    from .export import answer_to_markdown, answer_to_text
+
+    assistant = Assistant.load(index_dir)
+    answer = assistant.ask(question, k=k, states=list(states) or None, categories=list(categories) or None)
+    if as_json or fmt == "json":
+        emit(answer.to_dict())
+    elif fmt == "md":
+        click.echo(answer_to_markdown(answer, assistant.plans))
+    else:
+        click.echo(answer_to_text(answer))
+
+
+@main.command("bench")
+@PLANS_OPTION
+@click.option("--questions", "n_questions", default=50, show_default=True)
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Scratch directory for the benchmark's index (default: a temporary one).")
+@JSON_OPTION
+@handles_errors
+def bench_cmd(plans_dir: Path, n_questions: int, work: Path | None, as_json: bool) -> None:
+    """Index build speed next to bare encode, warm ask latency, peak RSS."""
+    from .bench import run_benchmark
+
+    results = run_benchmark(plans_dir, n_questions=n_questions, work_dir=work,
+                            log=lambda line: click.echo(line, err=True))
+    if as_json:
+        emit(results)
+    else:
+        for key, value in results.items():
+            click.echo(f"{key:40} {value}")
+
+
+if __name__ == "__main__":
+    main()

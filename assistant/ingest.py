@@ -1,0 +1,478 @@
+"""Parsing: a plan file (PDF or DOCX) in, a `Document` of cleaned, located, section-aware text out.
+
+PDF: one unit per page, keeping the 1-based page index and the printed page label.
+DOCX: one unit per Heading 1/2 section; each paragraph or table carries its paragraph number,
+because a Word file has no pages to cite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import statistics
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import PlanError
+from .records import RESPONSE, TABLE, TEMPLATE, TOC, Block, Document, Unit
+
+SUPPORTED_SUFFIXES = (".pdf", ".docx")
+SECTION_SEP = " › "
+
+
+def parse_plan(path: Path, state: str) -> Document:
+    """Parse one plan; raise PlanError naming the file and the problem when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise PlanError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise PlanError(path, "empty file (0 bytes)")
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return _parse_pdf(path, state)
+    if suffix == ".docx":
+        return _parse_docx(path, state)
+    raise PlanError(path, f"unsupported file type {suffix or '(none)'}; expected .pdf or .docx")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- text classification
+
+_BULLET_CHARS = "•\uf0b7\uf0a7\uf0d8\uf076\uf0fc◦▪■□●○➢►–-*☐☒✓"
+_BULLET_RE = re.compile(rf"^(?:[{re.escape(_BULLET_CHARS)}]|o\s)\s*")
+_ENUM_RE = re.compile(r"^\(?(?:\d{1,2}|[a-zA-Z]|[ivxlc]{1,5})[.)]\s+")
+_TOC_RE = re.compile(r"(?:\.\s?){5,}\s*\d+\s*$|…{2,}\s*\d+\s*$")
+_PAGE_NUMBER_RE = re.compile(r"^(?:page\s+)?(\d{1,4}|[ivxlcdm]{1,7})(?:\s+of\s+\d+)?$", re.IGNORECASE)
+
+_SECTION_L1 = re.compile(r"^(Section\s+(\d+)\s*[:.]\s*[A-Z][^\n]{2,100}?)\s*$")
+_SECTION_L2 = re.compile(r"^(\d\.\d{1,2}\.?\s+[A-Z][^.\n]{2,100}\.?)(?:\s|$)")
+_SECTION_L3 = re.compile(r"^([A-Z]\.\s+[A-Z][^.\n]{2,80}?\.)(?:\s+|$)")
+
+# The Department's template asks the state; these openings are the asking, not the answer.
+_TEMPLATE_OPENING = re.compile(
+    r"^(?:Describe|Provide|Identify|Explain|Indicate|List|Consistent with|If (?:the|an|applicable)|"
+    r"In (?:its|the text box)|Each SEA|An SEA|The SEA must|Instructions|Please|Does the SEA|"
+    r"Check this box|Note: (?:The|An|Each|If)|The description (?:for|of|must|should)|"
+    r"An SEA that|If an SEA|Pursuant to section|Attach|Insert)\b"
+)
+# "A.7. School Transitions (ESEA section 1111(g)(1)(D)):" style item labels before the question.
+_ITEM_LABEL_RE = re.compile(r"^[A-Z](?:\.\d+)*\.\s+[^:]{2,80}:\s+")
+# A heading that ends in a page number is a table-of-contents entry, not a heading.
+_TOC_ENTRY_RE = re.compile(r"\s\d{1,3}$")
+_TEMPLATE_SEA = re.compile(r"\bSEA(?:'s|’s|s)?\b")
+_TEMPLATE_MODAL = re.compile(r"\b(?:describe|must|should|may|each|if applicable|provide|include)\b",
+                             re.IGNORECASE)
+
+
+def heading_level(text: str) -> tuple[int, str] | None:
+    """(level, title) when a paragraph opens with a numbered template heading, else None."""
+    first_line = text.split("\n", 1)[0].strip()
+    for level, pattern in ((1, _SECTION_L1), (2, _SECTION_L2), (3, _SECTION_L3)):
+        m = pattern.match(first_line)
+        if m:
+            title = m.group(1).strip().rstrip(".").strip()
+            if level == 3 and len(title.split()) > 10:
+                return None
+            return level, title
+    return None
+
+
+def text_kind(text: str) -> str:
+    """RESPONSE, TEMPLATE or TOC for one paragraph of plan text."""
+    stripped = text.strip()
+    if _TOC_RE.search(stripped.split("\n", 1)[0]) or stripped.count("....") >= 2:
+        return TOC
+    heading = heading_level(stripped)
+    if heading and _TOC_ENTRY_RE.search(heading[1]):
+        return TOC
+    if stripped[:1] in "☐☒" or "Revised Template Question" in stripped:
+        return TEMPLATE
+    body = _strip_heading(stripped)
+    if _TEMPLATE_OPENING.match(body):
+        return TEMPLATE
+    if _TEMPLATE_SEA.search(body) and _TEMPLATE_MODAL.search(body):
+        return TEMPLATE
+    return RESPONSE
+
+
+_TOC_LINE_RE = re.compile(r"^[A-Z0-9][^\n]{1,110}?[A-Za-z.:)]\s+\d{1,3}$")
+
+
+def _looks_like_toc_entry(paragraph: str, previous_kind: str) -> bool:
+    """A "Title  12" line inside a contents list (or opening one with a numbered heading)."""
+    if paragraph.strip().lower() in ("contents", "table of contents"):
+        return True
+    if not _TOC_LINE_RE.match(paragraph.strip()):
+        return False
+    return previous_kind == TOC or heading_level(paragraph) is not None
+
+
+def _strip_heading(text: str) -> str:
+    body = _BULLET_RE.sub("", text)
+    body = _ENUM_RE.sub("", body)
+    label = _ITEM_LABEL_RE.match(body)
+    if label:
+        return body[label.end():]
+    heading = heading_level(body)
+    if heading:
+        m = (_SECTION_L1.match(body) or _SECTION_L2.match(body) or _SECTION_L3.match(body))
+        if m:
+            body = body[m.end():].lstrip()
+    return body
+
+
+class SectionTracker:
+    """The section path in force while walking a document in reading order."""
+
+    def __init__(self) -> None:
+        self.path: list[str] = []
+
+    def see(self, level: int, title: str) -> None:
+        number = re.match(r"(\d)\.\d", title)
+        if level == 2 and number and not (self.path and self.path[0].startswith(f"Section {number.group(1)}")):
+            # The "Section N" heading was lost (wrapped or drawn as an image): its N.x child names it.
+            self.path = [f"Section {number.group(1)}"]
+        del self.path[level - 1:]
+        while len(self.path) < level - 1:
+            self.path.append("")
+        self.path.append(title)
+
+    @property
+    def current(self) -> str:
+        return SECTION_SEP.join(p for p in self.path if p)
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def _parse_pdf(path: Path, state: str) -> Document:
+    head = path.read_bytes()[:1024]
+    if b"%PDF-" not in head:
+        shown = head[:16].decode("latin-1", "replace").strip() or "binary data"
+        raise PlanError(path, f"not a PDF (starts with {shown!r})")
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(path, strict=False)
+        if reader.is_encrypted:
+            _decrypt(reader, path)
+        raw_pages = [page.extract_text() or "" for page in reader.pages]
+        labels = _pdf_page_labels(reader)
+        outline = _outline_titles(reader)
+    except PlanError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise PlanError(path, f"damaged or truncated PDF ({exc.__class__.__name__}: {exc})") from exc
+    if not raw_pages:
+        raise PlanError(path, "PDF has no pages")
+    if not any(t.strip() for t in raw_pages):
+        raise PlanError(path, "no text layer — needs OCR")
+    warnings = tuple(
+        f"{path.name} page {i + 1}: no text layer — needs OCR"
+        for i, t in enumerate(raw_pages)
+        if not t.strip() and _page_has_images(reader.pages[i])
+    )
+    units = _pdf_units(raw_pages, labels, outline)
+    return Document(state=state, source=path.name, sha256=sha256_of(path), format="pdf",
+                    units=units, warnings=warnings)
+
+
+def _decrypt(reader, path: Path) -> None:
+    try:
+        opened = reader.decrypt("")
+    except Exception as exc:  # pypdf raises DependencyError without `cryptography`
+        raise PlanError(path, f"encrypted PDF cannot be opened ({exc})") from exc
+    if not opened:
+        raise PlanError(path, "encrypted PDF: the empty password does not open it (password needed)")
+
+
+def _pdf_page_labels(reader) -> list[str | None]:
+    """Labels from the PDF's own /PageLabels, or None per page where the PDF has none."""
+    root = reader.trailer["/Root"]
+    if "/PageLabels" not in root:
+        return [None] * len(reader.pages)
+    return list(reader.page_labels)
+
+
+def _outline_titles(reader) -> dict[int, list[str]]:
+    """PDF outline titles by 0-based page index: used to recognise headings the text hides."""
+    titles: dict[int, list[str]] = {}
+
+    def walk(items) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item)
+                continue
+            try:
+                page = reader.get_destination_page_number(item)
+            except Exception:
+                continue
+            if page is not None and page >= 0:
+                titles.setdefault(page, []).append(_squash(str(item.title)))
+
+    try:
+        walk(reader.outline)
+    except Exception:
+        return {}
+    return titles
+
+
+def _page_has_images(page) -> bool:
+    try:
+        resources = page.get("/Resources") or {}
+        xobjects = resources.get("/XObject") or {}
+        return any(xobjects[name].get_object().get("/Subtype") == "/Image" for name in xobjects)
+    except Exception:
+        return False
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[ \t\u00a0]+", " ", text).strip()
+
+
+def _line_key(line: str) -> str:
+    return re.sub(r"\d+", "#", line.strip().lower())
+
+
+@dataclass
+class _PageLines:
+    lines: list[str]
+    label: str | None = None
+    dropped: list[str] = field(default_factory=list)
+
+
+def _pdf_units(raw_pages: list[str], pdf_labels: list[str | None],
+               outline: dict[int, list[str]]) -> tuple[Unit, ...]:
+    pages = [_PageLines([_squash(l.replace("\uf0b7", "•")) for l in t.split("\n")]) for t in raw_pages]
+    running = _running_line_keys(pages)
+    for page in pages:
+        _drop_margins(page, running)
+    tracker = SectionTracker()
+    units = []
+    for i, page in enumerate(pages):
+        paragraphs = _paragraphs(page.lines)
+        label = pdf_labels[i] or page.label
+        units.append(_unit_from_paragraphs(i, paragraphs, tracker, page=i + 1, page_label=label,
+                                           outline_titles=outline.get(i, [])))
+    return tuple(units)
+
+
+def _running_line_keys(pages: list[_PageLines]) -> set[str]:
+    """Lines that open or close many pages: running headers and footers."""
+    counts: Counter[str] = Counter()
+    for page in pages:
+        content = [l for l in page.lines if l]
+        counts.update({_line_key(l) for l in content[:2] + content[-2:]})
+    threshold = max(3, int(0.3 * len(pages)))
+    return {key for key, n in counts.items() if n >= threshold and len(key) > 1}
+
+
+def _drop_margins(page: _PageLines, running: set[str]) -> None:
+    """Remove running headers/footers and bare page numbers; keep the printed number as label."""
+    for from_top in (True, False):
+        for _ in range(3):
+            idx = _first_content(page.lines, from_top)
+            if idx is None:
+                break
+            line = page.lines[idx]
+            number = _PAGE_NUMBER_RE.match(line)
+            if number:
+                page.label = page.label or number.group(1)
+            elif _line_key(line) in running:
+                trailing = re.search(r"(\d{1,4})\s*$", line)
+                if trailing and not page.label:
+                    page.label = trailing.group(1)
+            else:
+                break
+            page.dropped.append(page.lines.pop(idx))
+
+
+def _first_content(lines: list[str], from_top: bool) -> int | None:
+    order = range(len(lines)) if from_top else range(len(lines) - 1, -1, -1)
+    for i in order:
+        if lines[i]:
+            return i
+    return None
+
+
+def _paragraphs(lines: list[str]) -> list[str]:
+    """Join wrapped lines into paragraphs, rejoining words hyphenated across lines."""
+    lengths = [len(l) for l in lines if l]
+    full = max(40, statistics.quantiles(lengths, n=10)[-1]) if len(lengths) >= 2 else 80
+    paragraphs: list[str] = []
+    current = ""
+    prev = ""
+    for line in lines:
+        if not line:
+            if current:
+                paragraphs.append(current)
+            current, prev = "", ""
+            continue
+        starts_new = bool(_BULLET_RE.match(line) or _ENUM_RE.match(line) or heading_level(line))
+        ends_prev = bool(prev) and (
+            len(prev) < 0.6 * full
+            or (len(prev) < 0.85 * full and prev[-1] in ".:?!;)\"”")
+            or _TOC_RE.search(prev)
+        )
+        if current and (starts_new or ends_prev):
+            paragraphs.append(current)
+            current = ""
+        if not current:
+            current = line
+        elif _is_table_row(prev) and _is_table_row(line):
+            current = f"{current}\n{line}"  # keep table rows as rows
+        elif re.search(r"[A-Za-z]-$", current) and line[:1].islower():
+            current = current[:-1] + line
+        else:
+            current = f"{current} {line}"
+        prev = line
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+_NUMBER_CELL = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*%?(?![\w])")
+
+
+def _is_table_row(line: str) -> bool:
+    return len(_NUMBER_CELL.findall(line)) >= 3
+
+
+def _unit_from_paragraphs(index: int, paragraphs: list[str], tracker: SectionTracker, *,
+                          page: int | None = None, page_label: str | None = None,
+                          outline_titles: list[str] | None = None,
+                          numbers: list[int | None] | None = None,
+                          kinds: list[str | None] | None = None,
+                          styled_levels: list[int | None] | None = None) -> Unit:
+    """Lay paragraphs out as one unit text, each a Block with its section and kind."""
+    outline_keys = {t.lower().rstrip(". ") for t in outline_titles or []}
+    text_parts: list[str] = []
+    blocks: list[Block] = []
+    offset = 0
+    previous_kind = ""
+    template_asks_list = False
+    for j, paragraph in enumerate(paragraphs):
+        kind = (kinds[j] if kinds and kinds[j] else None) or text_kind(paragraph)
+        if kind == RESPONSE and paragraph.count("\n") >= 2:
+            kind = TABLE
+        if kind == RESPONSE and previous_kind == TEMPLATE and _BULLET_RE.match(paragraph) and (
+                template_asks_list or blocks[-1].kind == TEMPLATE and _BULLET_RE.match(text_parts[-1])):
+            # The bullets under "... must include:" belong to the instruction, not the answer.
+            kind = TEMPLATE
+        if kind == RESPONSE and _looks_like_toc_entry(paragraph, previous_kind):
+            kind = TOC
+        template_asks_list = kind == TEMPLATE and paragraph.rstrip().endswith(":")
+        previous_kind = kind
+        styled = styled_levels[j] if styled_levels else None
+        heading = heading_level(paragraph)
+        if styled:
+            tracker.see(styled, paragraph.rstrip(". "))
+        elif heading and kind != TOC and not (kinds and kinds[j]):
+            tracker.see(*heading)
+        elif paragraph.lower().rstrip(". ") in outline_keys:
+            tracker.see(1, paragraph.rstrip(". "))
+        if text_parts:
+            offset += 2
+        start = offset
+        text_parts.append(paragraph)
+        offset += len(paragraph)
+        blocks.append(Block(start=start, end=offset, section=tracker.current, kind=kind,
+                            paragraph=numbers[j] if numbers else None))
+    return Unit(index=index, text="\n\n".join(text_parts), blocks=tuple(blocks), page=page,
+                page_label=page_label)
+
+
+# ---------------------------------------------------------------- DOCX
+
+
+def _parse_docx(path: Path, state: str) -> Document:
+    if not zipfile.is_zipfile(path):
+        raise PlanError(path, "not a Word .docx file (not a ZIP package)")
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise PlanError(path, f"damaged Word file ({exc.__class__.__name__}: {exc})") from exc
+    items = list(_docx_items(document))
+    if not any(text for text, _, _ in items):
+        raise PlanError(path, "Word file has no text")
+    units = _docx_units(items)
+    return Document(state=state, source=path.name, sha256=sha256_of(path), format="docx",
+                    units=units)
+
+
+def _docx_items(document):
+    """(text, heading level or None, kind or None) for each paragraph and table in order."""
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    def walk(parent_element):
+        for element in parent_element.iterchildren():
+            tag = element.tag.rsplit("}", 1)[-1]
+            if tag == "p":
+                paragraph = Paragraph(element, document)
+                yield _squash(paragraph.text.replace("\uf0b7", "•")), _docx_heading(paragraph), None
+            elif tag == "tbl":
+                yield _table_text(Table(element, document)), None, TABLE
+            elif tag == "sdt":
+                for content in element.iterchildren():
+                    if content.tag.endswith("sdtContent"):
+                        yield from walk(content)
+
+    yield from walk(document.element.body)
+
+
+def _docx_heading(paragraph) -> int | None:
+    name = (paragraph.style.name if paragraph.style is not None else "") or ""
+    m = re.match(r"Heading (\d)", name)
+    return int(m.group(1)) if m else None
+
+
+def _table_text(table) -> str:
+    """Rows as lines of ' | '-separated cells; merged cells repeat in python-docx, so dedupe."""
+    rows = []
+    for row in table.rows:
+        cells: list[str] = []
+        for cell in row.cells:
+            text = _squash(cell.text.replace("\n", " "))
+            if text and (not cells or cells[-1] != text):
+                cells.append(text)
+        if cells:
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
+
+
+def _docx_units(items) -> tuple[Unit, ...]:
+    tracker = SectionTracker()
+    units: list[Unit] = []
+    batch: list[tuple[str, int | None, int, str | None]] = []
+    number = 0
+
+    def flush() -> None:
+        if batch:
+            texts, levels, numbers, kinds = (list(col) for col in zip(*batch))
+            units.append(_unit_from_paragraphs(len(units), texts, tracker, styled_levels=levels,
+                                               numbers=numbers, kinds=kinds))
+            batch.clear()
+
+    for text, level, kind in items:
+        if not text:
+            continue
+        number += 1
+        if level in (1, 2):
+            flush()
+        batch.append((text, level, number, kind))
+    flush()
+    return tuple(units)

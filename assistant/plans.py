@@ -1,0 +1,163 @@
+"""Plans on disk: the manifest, finding each file's state, fetching with hash checks."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tomllib
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import FetchError, UnknownStateError
+from .ingest import SUPPORTED_SUFFIXES, sha256_of
+from .records import PlanInfo
+from .states import STATE_NAMES, normalize_state
+
+MANIFEST_NAME = "manifest.toml"
+DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "plans" / MANIFEST_NAME
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    """A document found in the plans directory, with the state it belongs to."""
+
+    path: Path
+    state: str
+    info: PlanInfo | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    state: str
+    filename: str
+    ok: bool
+    message: str
+
+
+def load_manifest(plans_dir: Path | None = None) -> list[PlanInfo]:
+    """The plans directory's own manifest when it has one, else the project's."""
+    path = Path(plans_dir) / MANIFEST_NAME if plans_dir else DEFAULT_MANIFEST
+    if not path.is_file():
+        path = DEFAULT_MANIFEST
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return [
+        PlanInfo(state=p["state"].upper(), state_name=p.get("name", STATE_NAMES.get(p["state"].upper(), "")),
+                 title=p.get("title", ""), year=str(p.get("year", "")), url=p.get("url", ""),
+                 filename=p["filename"], sha256=p.get("sha256"))
+        for p in data.get("plan", [])
+    ]
+
+
+def state_from_filename(name: str) -> str | None:
+    """"DE.pdf", "delaware-2019-amended.pdf", "new_york_plan.docx" -> postal code, else None."""
+    stem = Path(name).stem
+    words = [w for w in re.split(r"[-_.\s]+", stem) if w]
+    if words and len(words[0]) == 2 and words[0].upper() in STATE_NAMES:
+        return words[0].upper()
+    spaced = " ".join(words).lower()
+    for code, state in sorted(STATE_NAMES.items(), key=lambda kv: -len(kv[1])):
+        if re.search(rf"(?<![a-z]){re.escape(state.lower())}(?![a-z])", spaced):
+            return code
+    return normalize_state(spaced)
+
+
+def discover_plans(plans_dir: Path) -> tuple[list[PlanFile], list[UnknownStateError]]:
+    """Every PDF/DOCX in the directory with its state; files whose state is unknown are reported."""
+    manifest = {p.filename: p for p in load_manifest(plans_dir)}
+    found: list[PlanFile] = []
+    unknown: list[UnknownStateError] = []
+    for path in sorted(Path(plans_dir).iterdir()) if Path(plans_dir).is_dir() else []:
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES or path.name.startswith("."):
+            continue
+        info = manifest.get(path.name)
+        state = info.state if info else state_from_filename(path.name)
+        if state is None:
+            unknown.append(UnknownStateError(
+                path, "cannot tell which state this plan is for; name it like 'DE.pdf' or "
+                      "'delaware-plan.pdf', or add it to plans/manifest.toml"))
+            continue
+        found.append(PlanFile(path=path, state=state, info=info))
+    return found, unknown
+
+
+def fetch_plans(plans_dir: Path, source: str | None = None, states: list[str] | None = None,
+                on_progress: Callable[[str, int, int | None], None] | None = None) -> list[FetchResult]:
+    """Copy or download each manifest plan into plans_dir; one failure never stops the others.
+
+    source: a directory holding the files, or a base URL; None downloads each plan's own URL.
+    """
+    plans_dir = Path(plans_dir)
+    plans_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {s.upper() for s in states} if states else None
+    results = []
+    for plan in load_manifest(plans_dir):
+        if wanted and plan.state not in wanted:
+            continue
+        try:
+            message = _fetch_one(plan, plans_dir, source, on_progress)
+            results.append(FetchResult(plan.state, plan.filename, True, message))
+        except (FetchError, OSError) as exc:
+            results.append(FetchResult(plan.state, plan.filename, False, str(exc)))
+    if wanted:
+        known = {p.state for p in load_manifest(plans_dir)}
+        for state in sorted(wanted - known):
+            results.append(FetchResult(state, "", False, f"{state}: no plan for this state in the manifest"))
+    return results
+
+
+def _fetch_one(plan: PlanInfo, plans_dir: Path, source: str | None,
+               on_progress: Callable[[str, int, int | None], None] | None) -> str:
+    target = plans_dir / plan.filename
+    if target.is_file() and plan.sha256 and sha256_of(target) == plan.sha256:
+        return f"{plan.filename}: already present, hash verified"
+    partial = plans_dir / f".{plan.filename}.part"
+    origin = _origin(plan, source)
+    try:
+        if _is_url(origin):
+            _download(origin, partial, lambda done, total: on_progress and on_progress(plan.filename, done, total))
+        else:
+            if not Path(origin).is_file():
+                raise FetchError(f"{plan.filename}: not found at {origin}")
+            shutil.copyfile(origin, partial)
+            if on_progress:
+                on_progress(plan.filename, partial.stat().st_size, partial.stat().st_size)
+        digest = sha256_of(partial)
+        if plan.sha256 and digest != plan.sha256:
+            raise FetchError(f"{plan.filename}: SHA-256 mismatch (got {digest[:12]}…, "
+                             f"manifest says {plan.sha256[:12]}…); file not kept")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    verified = "hash verified" if plan.sha256 else "no hash in manifest to verify"
+    return f"{plan.filename}: fetched from {origin} ({verified})"
+
+
+def _origin(plan: PlanInfo, source: str | None) -> str:
+    if source is None:
+        if not plan.url:
+            raise FetchError(f"{plan.filename}: no URL in the manifest and no --from given")
+        return plan.url
+    if _is_url(source):
+        return urllib.parse.urljoin(source.rstrip("/") + "/", plan.filename)
+    return str(Path(source) / plan.filename)
+
+
+def _is_url(text: str) -> bool:
+    return urllib.parse.urlparse(text).scheme in ("http", "https", "file")
+
+
+def _download(url: str, target: Path, progress: Callable[[int, int | None], None]) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            done = 0
+            while block := response.read(1 << 16):
+                out.write(block)
+                done += len(block)
+                progress(done, total)
+    except OSError as exc:
+        raise FetchError(f"{target.name.lstrip('.').removesuffix('.part')}: download from {url} failed ({exc})") from exc

@@ -1,0 +1,198 @@
+"""Typed records that flow between the pipeline stages.
+
+Every stage takes and returns these frozen dataclasses, so a stage can be swapped or tested alone.
+Locators follow the documents: a PDF passage has a 1-based PDF page index (`page`) and the label
+printed on that page (`page_label`); a DOCX passage has no pages, so it has a section and a
+paragraph number (1-based count of non-empty paragraphs and tables in document order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Kinds of text inside a plan. Only "response" is the state's own words; the Department's
+# template instructions and the table of contents are kept (nothing is lost) but marked.
+RESPONSE = "response"
+TEMPLATE = "template"
+TOC = "toc"
+TABLE = "table"
+TEXT_KINDS = (RESPONSE, TEMPLATE, TOC, TABLE)
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    """One plan as the manifest knows it."""
+
+    state: str
+    state_name: str
+    title: str
+    year: str
+    url: str
+    filename: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph-like stretch of a unit's text, with the section in force and its kind."""
+
+    start: int
+    end: int
+    section: str
+    kind: str = RESPONSE
+    paragraph: int | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The citable container of text: one PDF page, or one DOCX section."""
+
+    index: int
+    text: str
+    blocks: tuple[Block, ...]
+    page: int | None = None
+    page_label: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed plan: every unit of text in reading order."""
+
+    state: str
+    source: str
+    sha256: str
+    format: str
+    units: tuple[Unit, ...]
+    title: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def n_pages(self) -> int | None:
+        return len(self.units) if self.format == "pdf" else None
+
+    @property
+    def n_paragraphs(self) -> int | None:
+        if self.format != "docx":
+            return None
+        return sum(1 for u in self.units for b in u.blocks if b.paragraph is not None)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage: whole sentences from one unit, one section and one kind of text."""
+
+    id: str
+    state: str
+    source: str
+    unit: int
+    page: int | None
+    page_label: str | None
+    paragraph: int | None
+    paragraph_end: int | None
+    section: str
+    kind: str
+    text: str
+    char_start: int
+    char_end: int
+    n_tokens: int
+    categories: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Chunk":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk as retrieval returns it: ranked, scored, with its locator fields at top level."""
+
+    chunk_id: str
+    text: str
+    state: str
+    source: str
+    page: int | None
+    page_label: str | None
+    section: str
+    paragraph: int | None
+    score: float
+    kind: str = RESPONSE
+    categories: tuple[str, ...] = ()
+    category_scores: dict[str, float] = field(default_factory=dict)
+    unit: int = 0
+    char_start: int = 0
+    similarity: float = 0.0  # cosine of question and passage: the calibrated relevance signal
+    paragraph_end: int | None = None
+
+    @property
+    def locator(self) -> str:
+        """A human-readable place in the plan: "p. 86 (PDF page 101)" or "§ 6.1, ¶ 214"."""
+        if self.page is not None:
+            if self.page_label and self.page_label != str(self.page):
+                return f"p. {self.page_label} (PDF page {self.page})"
+            return f"PDF page {self.page}"
+        return f"{self.section or 'document'}, paragraph {self.paragraph}"
+
+
+@dataclass(frozen=True)
+class Citation:
+    rank: int
+    chunk_id: str
+    state: str
+    source: str
+    page: int | None
+    page_label: str | None
+    section: str
+    paragraph: int | None
+    quote: str
+    passage: str
+    score: float
+    categories: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["categories"] = list(self.categories)
+        return data
+
+
+@dataclass(frozen=True)
+class CategoryEvidence:
+    """Why an answer carries a category: the citation rank whose passage is tagged with it."""
+
+    category: str
+    label: str
+    citation: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    states: tuple[str, ...]
+    abstained: bool
+    reason: str | None
+    answer: str
+    categories: tuple[str, ...]
+    citations: tuple[Citation, ...]
+    related: tuple[Citation, ...] = ()
+    evidence: tuple[CategoryEvidence, ...] = ()
+    sections: tuple[tuple[str, str], ...] = ()
+
+    def to_markdown(self, plans: dict[str, dict] | None = None) -> str:
+        from .export import answer_to_markdown
+
+        return answer_to_markdown(self, plans)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "states": list(self.states),
+            "abstained": self.abstained,
+            "reason": self.reason,
+            "answer": self.answer,
+            "categories": list(self.categories),
+            "citations": [c.to_dict() for c in self.citations],
+        }

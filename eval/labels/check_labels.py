@@ -1,0 +1,107 @@
+"""Validate eval/labels/labels.jsonl against the parsed plans.
+
+For each label: categories are among the 7 ids, ids are unique, and every
+key term occurs (case-insensitively) on the labelled PDF page or in the DOCX
+paragraph and the next 3 paragraphs. Prints counts per state x category.
+
+Usage (from the repo root):  python eval/labels/check_labels.py [labels.jsonl]
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from assistant.ingest import parse_plan  # noqa: E402
+
+PLANS = Path("/work/shared/plans")
+FILES = {"DE": "DE.pdf", "MA": "MA.pdf", "NV": "NV.docx"}
+CATEGORIES = [
+    "multiple_pathways", "personalized_competency", "technology", "transitions",
+    "well_rounded", "special_populations", "sel",
+]
+
+
+def norm(s: str) -> str:
+    return " ".join(s.lower().split())
+
+
+def load_texts(state: str) -> dict[int, str]:
+    """PDF: page -> page text. DOCX: paragraph number -> paragraph text."""
+    doc = parse_plan(PLANS / FILES[state], state)
+    out: dict[int, str] = defaultdict(str)
+    for unit in doc.units:
+        if FILES[state].endswith(".pdf"):
+            out[unit.page] += " " + unit.text
+        else:
+            for b in unit.blocks:
+                if b.paragraph is not None:
+                    out[b.paragraph] += " " + unit.text[b.start:b.end]
+    return {k: norm(v) for k, v in out.items()}
+
+
+def main(path: Path) -> int:
+    labels = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    texts = {s: load_texts(s) for s in FILES}
+    errors: list[str] = []
+    ids = Counter(l["id"] for l in labels)
+    for i, n in ids.items():
+        if n > 1:
+            errors.append(f"duplicate id {i}")
+    for l in labels:
+        st = l["state"]
+        if st not in FILES:
+            errors.append(f"{l['id']}: unknown state {st}")
+            continue
+        for c in l["categories"]:
+            if c not in CATEGORIES:
+                errors.append(f"{l['id']}: unknown category {c}")
+        terms = l["key_terms"]
+        if not 2 <= len(terms) <= 4:
+            errors.append(f"{l['id']}: {len(terms)} key terms")
+        if FILES[st].endswith(".pdf"):
+            hay = texts[st].get(l["page"], "")
+        else:
+            p = l["paragraph"]
+            hay = " ".join(texts[st].get(q, "") for q in range(p, p + 4))
+        if not hay:
+            errors.append(f"{l['id']}: no text at that location")
+        for t in terms:
+            if len(t.split()) > 3:
+                errors.append(f"{l['id']}: key term too long: {t!r}")
+            if norm(t) not in hay:
+                errors.append(f"{l['id']}: key term not found: {t!r}")
+    # counts
+    table: dict[str, Counter] = defaultdict(Counter)
+    for l in labels:
+        table[l["state"]]["total"] += 1
+        if not l["categories"]:
+            table[l["state"]]["negative"] += 1
+        if l.get("template"):
+            table[l["state"]]["template"] += 1
+        for c in l["categories"]:
+            table[l["state"]][c] += 1
+    cols = ["total", "negative", "template"] + CATEGORIES
+    print("state | " + " | ".join(cols))
+    for st in sorted(table):
+        print(st + " | " + " | ".join(str(table[st][c]) for c in cols))
+    tot = Counter()
+    for st in table:
+        tot.update(table[st])
+    print("ALL | " + " | ".join(str(tot[c]) for c in cols))
+    print(f"negative share: {tot['negative'] / max(1, tot['total']):.0%}")
+    if errors:
+        print(f"\n{len(errors)} ERRORS:")
+        for e in errors:
+            print("  " + e)
+        return 1
+    print("OK")
+    return 0
+
+
+if __name__ == "__main__":
+    p = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("labels.jsonl")
+    sys.exit(main(p))
