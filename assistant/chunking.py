@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from itertools import groupby
 
+from .ingest import heading_level
 from .records import Block, Chunk, Document, Unit
 from .tokens import count_tokens, count_wordpieces
 
@@ -33,7 +34,7 @@ class ChunkerSettings:
 
 
 # Bump when the chunk boundaries change for the same settings: old indexes are then refused.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 _ABBREVIATIONS = {"u.s", "e.g", "i.e", "mr", "mrs", "ms", "dr", "no", "st", "vs", "etc", "inc",
                   "jr", "sr", "sec", "p", "pp", "approx", "dept", "gov", "d.c", "a.m", "p.m"}
@@ -44,12 +45,36 @@ def chunk_document(document: Document, settings: ChunkerSettings) -> list[Chunk]
     """Every sentence of every unit lands in at least one chunk; ids are stable across runs."""
     chunks: list[Chunk] = []
     for unit in document.units:
-        for (section, kind), group in groupby(unit.blocks, key=lambda b: (b.section, b.kind)):
-            blocks = list(group)
+        for blocks in _runs(unit):
+            section, kind = blocks[-1].section, blocks[-1].kind
             spans = _sentence_spans(unit.text, blocks[0].start, blocks[-1].end)
             for start, end in _pack(unit.text, spans, settings):
                 chunks.append(_make_chunk(document, unit, blocks, section, kind, start, end, settings))
     return chunks
+
+
+def _runs(unit: Unit) -> list[list[Block]]:
+    """Consecutive blocks of one section and kind; bare headings join the run they open."""
+    runs = [list(g) for _, g in groupby(unit.blocks, key=lambda b: (b.section, b.kind))]
+    merged: list[list[Block]] = []
+    pending: list[Block] = []
+    for run in runs:
+        if all(_is_heading(unit, b) for b in run):
+            pending.extend(run)
+            continue
+        if pending and not run[0].section.startswith(pending[-1].section):
+            merged.append(pending)
+            pending = []
+        merged.append(pending + run)
+        pending = []
+    if pending:
+        merged.append(pending)
+    return merged
+
+
+def _is_heading(unit: Unit, block: Block) -> bool:
+    text = unit.text[block.start:block.end]
+    return len(text) < 120 and heading_level(text) is not None and "\n" not in text
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

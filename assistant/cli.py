@@ -216,5 +216,19 @@ def bench_cmd(plans_dir: Path, n_questions: int, work: Path | None, as_json: boo
             click.echo(f"{key:40} {value}")
 
 
+# Commands that live in their own modules; imported lazily by click only when named.
+def _register(module: str, attribute: str) -> None:
+    import importlib
+
+    main.add_command(getattr(importlib.import_module(f"{__package__}.{module}"), attribute))
+
+
+# One line per command module (each module imports its heavy dependencies inside the command).
+_COMMAND_MODULES: list[tuple[str, str]] = [
+]
+for _module, _attribute in _COMMAND_MODULES:
+    _register(_module, _attribute)
+
+
 if __name__ == "__main__":
     main()

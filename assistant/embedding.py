@@ -92,22 +92,32 @@ class MiniLMEmbedder(Embedder):
 
 
 class HashEmbedder(Embedder):
-    """Hashed word and word-pair counts: no model, instant, deterministic. For tests and dry runs."""
+    """Hashed counts of stemmed-ish words: no model, instant, deterministic. For tests and dry runs.
 
-    name = "hash-bow-256"
-    dim = 256
+    Cosine here is plain word overlap, so relevance thresholds stay meaningful in tests.
+    """
+
+    name = "hash-bow-512"
+    dim = 512
     batch_size = 256
-    abstain_similarity = 0.05
+    abstain_similarity = 0.08
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            words = re.findall(r"[a-z0-9]+", text.lower())
-            for token in words + [f"{a}_{b}" for a, b in zip(words, words[1:])]:
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                if word in _STOPWORDS:
+                    continue
+                token = word[:6]  # crude stemming: "transition", "transitions" share a slot
                 h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "little")
-                out[row, h % self.dim] += 1.0 if h & 1 << 31 else -1.0
+                out[row, h % self.dim] += 1.0
         out[:, 0] += 1e-3  # an empty text still gets a unit vector
         return out
+
+
+_STOPWORDS = frozenset(
+    "a an and are as at be by does do for from has have how in is it its of on or that the their "
+    "this to was what when which who will with".split())
 
 
 def bundled_model_dir() -> Path:

@@ -29,23 +29,36 @@ def norm(s: str) -> str:
     return " ".join(s.lower().split())
 
 
-def load_texts(state: str) -> dict[int, str]:
-    """PDF: page -> page text. DOCX: paragraph number -> paragraph text."""
+def load_texts(state: str, kinds: tuple[str, ...] | None = None) -> dict[int, str]:
+    """PDF: page -> page text. DOCX: paragraph number -> paragraph text.
+
+    With ``kinds``, only blocks of those kinds are included."""
     doc = parse_plan(PLANS / FILES[state], state)
     out: dict[int, str] = defaultdict(str)
     for unit in doc.units:
-        if FILES[state].endswith(".pdf"):
+        for b in unit.blocks:
+            if kinds is not None and b.kind not in kinds:
+                continue
+            key = unit.page if FILES[state].endswith(".pdf") else b.paragraph
+            if key is not None:
+                out[key] += " " + unit.text[b.start:b.end]
+        if kinds is None and FILES[state].endswith(".pdf"):
             out[unit.page] += " " + unit.text
-        else:
-            for b in unit.blocks:
-                if b.paragraph is not None:
-                    out[b.paragraph] += " " + unit.text[b.start:b.end]
     return {k: norm(v) for k, v in out.items()}
+
+
+def hay_for(label: dict, texts: dict[int, str], pdf: bool) -> str:
+    if pdf:
+        return texts.get(label["page"], "")
+    p = label["paragraph"]
+    return " ".join(texts.get(q, "") for q in range(p, p + 4))
 
 
 def main(path: Path) -> int:
     labels = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
     texts = {s: load_texts(s) for s in FILES}
+    resp_texts = {s: load_texts(s, ("response", "table")) for s in FILES}
+    warnings: list[str] = []
     errors: list[str] = []
     ids = Counter(l["id"] for l in labels)
     for i, n in ids.items():
@@ -62,11 +75,12 @@ def main(path: Path) -> int:
         terms = l["key_terms"]
         if not 2 <= len(terms) <= 4:
             errors.append(f"{l['id']}: {len(terms)} key terms")
-        if FILES[st].endswith(".pdf"):
-            hay = texts[st].get(l["page"], "")
-        else:
-            p = l["paragraph"]
-            hay = " ".join(texts[st].get(q, "") for q in range(p, p + 4))
+        pdf = FILES[st].endswith(".pdf")
+        hay = hay_for(l, texts[st], pdf)
+        resp_hay = hay_for(l, resp_texts[st], pdf)
+        if any(norm(t) not in resp_hay for t in terms) and not l.get("template"):
+            warnings.append(f"{l['id']} {l['categories']}: key terms not all in response/table blocks"
+                            + (" (noted)" if l.get("note") else " (NOT noted)"))
         if not hay:
             errors.append(f"{l['id']}: no text at that location")
         for t in terms:
@@ -93,6 +107,10 @@ def main(path: Path) -> int:
         tot.update(table[st])
     print("ALL | " + " | ".join(str(tot[c]) for c in cols))
     print(f"negative share: {tot['negative'] / max(1, tot['total']):.0%}")
+    if warnings:
+        print(f"\n{len(warnings)} warnings (passage text the parser does not classify as response/table):")
+        for w in warnings:
+            print("  " + w)
     if errors:
         print(f"\n{len(errors)} ERRORS:")
         for e in errors:
