@@ -47,7 +47,7 @@ def sha256_of(path: Path) -> str:
 
 # ---------------------------------------------------------------- text classification
 
-_BULLET_CHARS = "•\uf0b7\uf0a7\uf0d8\uf076\uf0fc◦▪■□●○➢►–-*☐☒✓"
+_BULLET_CHARS = "•\uf0b7\uf0a7\uf0d8\uf076\uf0fc◦▪■□●○➢►❖–-*☐☒✓"
 _BULLET_RE = re.compile(rf"^(?:[{re.escape(_BULLET_CHARS)}]|o\s)\s*")
 _ENUM_RE = re.compile(r"^\(?(?:\d{1,2}|[a-zA-Z]|[ivxlc]{1,5})[.)]\s+")
 _TOC_RE = re.compile(r"(?:\.\s?){5,}\s*\d+\s*$|…{2,}\s*\d+\s*$")
@@ -68,9 +68,10 @@ _TEMPLATE_OPENING = re.compile(
 _ITEM_LABEL_RE = re.compile(r"^[A-Z](?:\.\d+)*\.\s+[^:]{2,80}:\s+")
 # A heading that ends in a page number is a table-of-contents entry, not a heading.
 _TOC_ENTRY_RE = re.compile(r"\s\d{1,3}$")
-_TEMPLATE_SEA = re.compile(r"\bSEA(?:'s|’s|s)?\b")
-_TEMPLATE_MODAL = re.compile(r"\b(?:describe|must|should|may|each|if applicable|provide|include)\b",
-                             re.IGNORECASE)
+_TEMPLATE_SUBJECT = re.compile(r"\b(?:SEA|SEAs|SEA['’]s|State['’]?s?|ESEA|LEAs?|section \d{4}|Title [IVX]+)\b")
+_TEMPLATE_ADDRESS = re.compile(
+    r"\b(?:[Ee]ach|[Aa]n) SEA\b|\b[Tt]he SEA(?:['’]s)? (?:must|should|may)\b|"
+    r"(?:^|\.\s+)(?:Describe|Provide|Identify)\b[^.]{0,80}\bthe SEA\b|\bIf the SEA\b")
 
 
 def heading_level(text: str) -> tuple[int, str] | None:
@@ -97,9 +98,12 @@ def text_kind(text: str) -> str:
     if stripped[:1] in "☐☒" or "Revised Template Question" in stripped:
         return TEMPLATE
     body = _strip_heading(stripped)
-    if _TEMPLATE_OPENING.match(body):
+    # A state's own bullets also open with verbs ("Provide funding for exam fees"): an opening
+    # verb only marks the template when the sentence is about the SEA, the State or the statute.
+    if _TEMPLATE_OPENING.match(body) and _TEMPLATE_SUBJECT.search(body):
         return TEMPLATE
-    if _TEMPLATE_SEA.search(body) and _TEMPLATE_MODAL.search(body):
+    # States write "the SEA will ..." in their answers; the template addresses "each SEA must ...".
+    if _TEMPLATE_ADDRESS.search(body):
         return TEMPLATE
     return RESPONSE
 
@@ -236,6 +240,15 @@ def _page_has_images(page) -> bool:
         return False
 
 
+# Symbol-font bullets come out as private-use code points: show them as real bullets.
+_SYMBOL_BULLETS = str.maketrans({"\uf0b7": "•", "\uf0a7": "▪", "\uf0d8": "➢", "\uf076": "❖",
+                                 "\uf0fc": "✓", "\uf0a8": "□"})
+
+
+def _visible_bullets(text: str) -> str:
+    return text.translate(_SYMBOL_BULLETS)
+
+
 def _squash(text: str) -> str:
     return re.sub(r"[ \t\u00a0]+", " ", text).strip()
 
@@ -253,7 +266,7 @@ class _PageLines:
 
 def _pdf_units(raw_pages: list[str], pdf_labels: list[str | None],
                outline: dict[int, list[str]]) -> tuple[Unit, ...]:
-    pages = [_PageLines([_squash(l.replace("\uf0b7", "•")) for l in t.split("\n")]) for t in raw_pages]
+    pages = [_PageLines([_squash(_visible_bullets(l)) for l in t.split("\n")]) for t in raw_pages]
     running = _running_line_keys(pages)
     for page in pages:
         _drop_margins(page, running)
@@ -324,7 +337,7 @@ def _paragraphs(lines: list[str]) -> list[str]:
             or (len(prev) < 0.85 * full and prev[-1] in ".:?!;)\"”")
             or _TOC_RE.search(prev)
         )
-        if current and (starts_new or ends_prev):
+        if current and (starts_new or ends_prev or _answer_follows_question(current, prev, line)):
             paragraphs.append(current)
             current = ""
         if not current:
@@ -348,6 +361,18 @@ def _is_table_row(line: str) -> bool:
     return len(_NUMBER_CELL.findall(line)) >= 3
 
 
+def _is_table(paragraph: str) -> bool:
+    rows = paragraph.split("\n")
+    return len(rows) >= 3 and sum(_is_table_row(r) for r in rows) >= 0.6 * len(rows)
+
+
+def _answer_follows_question(paragraph: str, prev: str, line: str) -> bool:
+    """A template question whose last line runs full width is followed straight by the answer:
+    with no short line to end it, split where the instruction's voice stops."""
+    return (prev[-1:] in ".?:" and line[:1].isupper() and text_kind(paragraph) == TEMPLATE
+            and text_kind(line) == RESPONSE)
+
+
 def _unit_from_paragraphs(index: int, paragraphs: list[str], tracker: SectionTracker, *,
                           page: int | None = None, page_label: str | None = None,
                           outline_titles: list[str] | None = None,
@@ -363,7 +388,7 @@ def _unit_from_paragraphs(index: int, paragraphs: list[str], tracker: SectionTra
     template_asks_list = False
     for j, paragraph in enumerate(paragraphs):
         kind = (kinds[j] if kinds and kinds[j] else None) or text_kind(paragraph)
-        if kind == RESPONSE and paragraph.count("\n") >= 2:
+        if kind == RESPONSE and _is_table(paragraph):
             kind = TABLE
         if kind == RESPONSE and previous_kind == TEMPLATE and _BULLET_RE.match(paragraph) and (
                 template_asks_list or blocks[-1].kind == TEMPLATE and _BULLET_RE.match(text_parts[-1])):
@@ -423,7 +448,9 @@ def _docx_items(document):
             tag = element.tag.rsplit("}", 1)[-1]
             if tag == "p":
                 paragraph = Paragraph(element, document)
-                yield _squash(paragraph.text.replace("\uf0b7", "•")), _docx_heading(paragraph), None
+                # Line breaks inside a paragraph stay single: blank lines separate paragraphs.
+                text = re.sub(r"\s*\n\s*", "\n", _squash(_visible_bullets(paragraph.text)))
+                yield text.strip(), _docx_heading(paragraph), None
             elif tag == "tbl":
                 yield _table_text(Table(element, document)), None, TABLE
             elif tag == "sdt":

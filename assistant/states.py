@@ -22,6 +22,9 @@ STATE_NAMES: dict[str, str] = {
 # written next to "state" or in parentheses, never bare.
 _AMBIGUOUS_CODES = {"IN", "OR", "ME", "OK", "HI", "ID", "PA", "MA", "DE", "LA", "AL", "CO", "OH", "MD"}
 
+# Of those, the ones that are plain English words even in capitals ("IN OR OUT").
+_ENGLISH_WORD_CODES = {"IN", "OR", "ME", "OK", "HI", "ID"}
+
 # Adjectival and informal forms that journalists use.
 _ALIASES = {
     "delawarean": "DE", "massachusetts's": "MA", "nevadan": "NV", "bay state": "MA",
@@ -62,6 +65,9 @@ _CONTEXT_CODE_RE = re.compile(
 )
 
 
+_CODE_PAIR_RE = re.compile(r"\b([A-Z]{2})\s*(?:,|and|&|or|vs\.?|versus|/)\s*(?=([A-Z]{2})\b)")
+
+
 def detect_states(question: str) -> list[str]:
     """Postal codes of the states a question names, in order of first mention."""
     found: list[tuple[int, str]] = []
@@ -90,6 +96,12 @@ def _code_in_state_context(question: str, pos: int) -> bool:
     for m in _CONTEXT_CODE_RE.finditer(question):
         group = 1 if m.group(1) else 2
         if m.start(group) == pos:
+            return True
+    # Codes listed together ("NV and DE", "DE vs MA") read as states when one of them is not a word.
+    for m in _CODE_PAIR_RE.finditer(question):
+        pair = (m.group(1), m.group(2))
+        if pos in (m.start(1), m.start(2)) and all(c in STATE_NAMES for c in pair) and \
+                any(c not in _ENGLISH_WORD_CODES for c in pair):
             return True
     # A question that is all codes and names, like "DE vs MA", reads as states too.
     words = re.findall(r"[A-Za-z]+", question)

@@ -1,0 +1,64 @@
+"""The CLI contract: JSON shapes, fetch/list, clear one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from assistant.cli import main
+
+ANSWER_KEYS = {"question", "states", "abstained", "reason", "answer", "categories", "citations"}
+CITATION_KEYS = {"rank", "chunk_id", "state", "source", "page", "page_label", "section", "paragraph",
+                 "quote", "passage", "score", "categories"}
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_ask_json_shape(fixture_index):
+    result = run("ask", "How does Kansas fund music and visual arts?", "--index", str(fixture_index), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == ANSWER_KEYS
+    assert data["states"] == ["KS"] and data["abstained"] is False
+    assert data["citations"], data
+    for citation in data["citations"]:
+        assert set(citation) == CITATION_KEYS
+        assert citation["quote"] in citation["passage"]
+        assert citation["state"] == "KS" and isinstance(citation["categories"], list)
+
+
+def test_search_json(fixture_index):
+    result = run("search", "dual enrollment", "--index", str(fixture_index), "--json", "--k", "2")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 2 and rows[0]["state"] == "RI" and "text" in rows[0]
+
+
+def test_missing_index_is_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["ask", "anything", "--index", str(tmp_path / "none")])
+    assert result.exit_code == 5
+    assert result.output.strip().count("\n") == 0 and "no index here" in result.output
+
+
+def test_plans_fetch_verifies_hashes_and_reports_each_failure(tmp_path, shared_plans):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "DE.pdf").write_bytes((shared_plans / "DE.pdf").read_bytes())
+    (source / "MA.pdf").write_bytes(b"tampered")
+    result = CliRunner().invoke(main, ["plans", "fetch", "--plans", str(tmp_path / "plans"),
+                                       "--from", str(source)])
+    assert result.exit_code == 4
+    assert "ok    DE.pdf: fetched" in result.output
+    assert "MA.pdf: SHA-256 mismatch" in result.output
+    assert "NV.docx: not found" in result.output
+    assert (tmp_path / "plans" / "DE.pdf").is_file() and not (tmp_path / "plans" / "MA.pdf").exists()
+
+
+def test_plans_list_json(fixture_plans, fixture_index):
+    result = run("plans", "list", "--plans", str(fixture_plans), "--index", str(fixture_index), "--json")
+    rows = {r["file"]: r for r in json.loads(result.output)}
+    assert rows["RI.pdf"]["pages"] == 2 and rows["RI.pdf"]["indexed"] is True
+    assert rows["kansas-plan.docx"]["state"] == "KS" and rows["kansas-plan.docx"]["paragraphs"] >= 5
