@@ -133,7 +133,7 @@ def test_index_run_killed_midway_leaves_old_index_answering(tmp_path, fixture_pl
     build_index(plans, index_dir, MiniLMEmbedder(), Settings())
     shutil.copy(shared_plans / "DE.pdf", plans / "DE.pdf")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "index", "--plans", str(plans),
+    proc = subprocess.Popen([sys.executable, "-m", "assistant", "index", "--plans", str(plans),
                              "--index", str(index_dir)], stderr=subprocess.PIPE, text=True, env=env)
     seen = ""
     deadline = time.monotonic() + 120
