@@ -336,6 +336,7 @@ def _paragraphs(lines: list[str]) -> list[str]:
             len(prev) < 0.6 * full
             or (len(prev) < 0.85 * full and prev[-1] in ".:?!;)\"”")
             or _TOC_RE.search(prev)
+            or _SECTION_L1.match(prev)  # "Section 4: ..." stands alone even when long
         )
         if current and (starts_new or ends_prev or _answer_follows_question(current, prev, line)):
             paragraphs.append(current)

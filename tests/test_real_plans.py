@@ -39,6 +39,12 @@ def test_nv_heading1_sections(documents):
     assert documents["NV"].n_paragraphs > 400
 
 
+def test_de_numbered_section_titles(documents):
+    sections = {b.section.split(" › ")[0] for u in documents["DE"].units for b in u.blocks}
+    assert "Section 4: Accountability, Support, and Improvement for Schools" in sections
+    assert sum(s.startswith("Section ") for s in sections) == 6
+
+
 def test_template_text_is_marked_in_every_plan(documents):
     for state, doc in documents.items():
         kinds = Counter(b.kind for u in doc.units for b in u.blocks)
