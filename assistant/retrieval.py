@@ -60,6 +60,18 @@ class Retriever:
         return [self._passage(int(i), float(fused[i]), float(dense[i])) for i in order
                 if np.isfinite(fused[i]) and fused[i] > 0]
 
+    def term_document_frequency(self, stem: str, states: Sequence[str] | None = None) -> int:
+        """How many chunks (of `states`, or of all) hold `stem`, a lower-case Snowball English stem
+        as the BM25 index spells it; 0 for a stem the index has never seen."""
+        column = getattr(self._bm25, "vocab_dict", {}).get(stem) if stem else None
+        if column is None:
+            return 0
+        scores = self._bm25.scores
+        docs = scores["indices"][scores["indptr"][column]:scores["indptr"][column + 1]]
+        if not states:
+            return int(len(docs))
+        return int(np.isin(self._states[docs], [s.upper() for s in states]).sum())
+
     def _mask(self, states, categories) -> np.ndarray:
         allowed = np.ones(len(self.chunks), dtype=bool)
         if states:

@@ -1,0 +1,295 @@
+"""Extractive answers: readable sentences, verbatim quotes at their cited place, per-state sections,
+abstention, and the Markdown export."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from assistant.answering import _TEMPLATE_LIKE, is_readable_sentence
+from assistant.export import answer_to_markdown, answer_to_text
+from assistant.ingest import parse_plan, text_kind
+from assistant.records import RESPONSE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def eval_questions() -> list[dict]:
+    return [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").read_text().splitlines() if line]
+
+
+# ------------------------------------------------------------ sentence filter (made-up text)
+
+
+@pytest.mark.parametrize("sentence", [
+    "Describe how the State will support districts in providing effective transitions.",
+    "Does the State administer end-of-course tests to all high school students in grade nine?",
+    "Contents and overview of the plan for every school ........ 12",
+    "This means every district will receive more support from the state office.",
+    "Furthermore, every district will receive more support from the state office.",
+    "Scale: 194 counselors hired across 12 districts in the first two years.",
+    "B. The State’s strategies and how it will support districts with rigorous coursework.",
+    "225, 80%) met the threshold required to receive a school-level data report.",
+    "For more detail about the program, please see Appendix C of this document online.",
+    "Program name | 1200 | 800 | 400 | students served in the state this year.",
+    "Promoting social and emotional learning in every classroom (SEL).",
+    "in the state office every district will receive more support and guidance.",
+    "6.1 Well-Rounded and Supportive Education for All Students in the State.",
+])
+def test_unreadable_sentences_are_left_out(sentence):
+    assert not is_readable_sentence(sentence)
+
+
+@pytest.mark.parametrize("sentence", [
+    "The department runs summer bridge programs for students moving into ninth grade.",
+    "Each incoming ninth grader is paired with a mentor during the first semester.",
+    "Counselors meet every family before the first day of high school in August.",
+])
+def test_readable_sentences_are_kept(sentence):
+    assert is_readable_sentence(sentence)
+
+
+# ------------------------------------------------------------ fixture index (hash embedder)
+
+
+def test_answer_cites_each_sentence(fixture_assistant):
+    answer = fixture_assistant.ask("How are students helped when moving from eighth grade into ninth grade?")
+    assert not answer.abstained
+    assert answer.citations
+    for citation in answer.citations:
+        assert f"[{citation.rank}]" in answer.answer
+        assert citation.quote in citation.passage
+
+
+def test_state_not_indexed_abstains_with_reason(fixture_assistant):
+    answer = fixture_assistant.ask("What does the Texas plan say about ninth grade transitions?")
+    assert answer.abstained and "Texas (TX)" in answer.reason
+    assert answer.citations == ()
+    assert answer.to_dict()["abstained"] is True
+
+
+def test_unrelated_question_abstains_and_lists_related(fixture_assistant):
+    answer = fixture_assistant.ask("How many buses does Rhode Island run on snowy mornings?")
+    assert answer.abstained
+    assert answer.reason
+    assert "do not address" in answer.answer
+
+
+def test_two_states_get_one_section_each(fixture_assistant):
+    answer = fixture_assistant.ask("How do Rhode Island and Kansas support music and arts courses?")
+    assert [s for s, _ in answer.sections] == ["RI", "KS"]
+    assert "**Rhode Island:**" in answer.answer and "**Kansas:**" in answer.answer
+    ri, ks = (body for _, body in answer.sections)
+    ks_ranks = {c.rank for c in answer.citations if c.state == "KS"}
+    assert ks_ranks and all(f"[{r}]" in ks for r in ks_ranks)
+    assert not any(f"[{r}]" in ri for r in ks_ranks)
+
+
+def test_which_states_question_answers_per_state(fixture_assistant):
+    answer = fixture_assistant.ask("Which states offer dual enrollment courses?")
+    assert {s for s, _ in answer.sections} == set(fixture_assistant.states)
+    kansas = dict(answer.sections)["KS"]
+    assert "does not appear to address this" in kansas or "[" in kansas
+
+
+def test_markdown_export_has_numbered_citations(fixture_assistant):
+    answer = fixture_assistant.ask("How are students helped when moving from eighth grade into ninth grade?")
+    markdown = answer.to_markdown(fixture_assistant.plans)
+    assert markdown == answer_to_markdown(answer, fixture_assistant.plans)
+    lines = markdown.splitlines()
+    assert lines[0] == f"**Q:** {answer.question}"
+    assert "**Sources**" in lines
+    numbered = [line for line in lines[lines.index("**Sources**"):] if line[:1].isdigit()]
+    assert len(numbered) == len(answer.citations)
+    for citation, line in zip(answer.citations, numbered):
+        assert line.startswith(f"{citation.rank}. Rhode Island, *")
+        assert "PDF page" in line and line.endswith("”")
+        assert citation.quote.replace("*", r"\*") in line
+    assert "Sources:" in answer_to_text(answer)
+
+
+def test_cli_ask_formats(fixture_index):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    runner = CliRunner()
+    question = "How are students helped when moving from eighth grade into ninth grade?"
+    env = {"ESSA_QA_EMBEDDER": "hash"}
+    as_json = runner.invoke(main, ["ask", question, "--index", str(fixture_index), "--format", "json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    assert set(json.loads(as_json.output)) == {"question", "states", "abstained", "reason", "answer",
+                                               "categories", "citations"}
+    as_md = runner.invoke(main, ["ask", question, "--index", str(fixture_index), "--format", "md"], env=env)
+    assert as_md.output.startswith("**Q:** ")
+
+
+# ------------------------------------------------------------ the real plans
+
+
+@pytest.fixture(scope="session")
+def real_documents(shared_plans):
+    return {state: parse_plan(shared_plans / name, state)
+            for state, name in (("DE", "DE.pdf"), ("MA", "MA.pdf"), ("NV", "NV.docx"))}
+
+
+@pytest.fixture(scope="session")
+def real_answers(real_assistant):
+    """Every eval question asked once (about 30 s with the real model)."""
+    return {q["id"]: (q, real_assistant.ask(q["question"])) for q in eval_questions()}
+
+
+def text_at_citation(documents, citation) -> str:
+    document = documents[citation.state]
+    if citation.page is not None:
+        return next(u.text for u in document.units if u.page == citation.page)
+    return next(u.text[b.start:b.end] for u in document.units for b in u.blocks
+                if b.paragraph == citation.paragraph)
+
+
+@pytest.mark.real
+def test_every_quote_is_verbatim_at_its_cited_page_or_paragraph(real_answers, real_documents):
+    checked = 0
+    for qid, (_, answer) in real_answers.items():
+        for citation in (*answer.citations, *answer.related):
+            assert citation.quote in text_at_citation(real_documents, citation), (qid, citation.rank)
+            checked += 1
+    assert checked > 300
+
+
+@pytest.mark.real
+def test_answers_hold_no_template_instructions(real_answers):
+    for qid, (_, answer) in real_answers.items():
+        for citation in answer.citations:
+            assert text_kind(citation.quote) == RESPONSE, (qid, citation.quote)
+            assert not _TEMPLATE_LIKE.search(citation.quote), (qid, citation.quote)
+            assert is_readable_sentence(citation.quote), (qid, citation.quote)
+
+
+@pytest.mark.real
+def test_answers_are_short_and_cited(real_answers):
+    for qid, (question, answer) in real_answers.items():
+        if answer.abstained:
+            continue
+        n_sections = max(1, len(answer.sections))
+        assert 1 <= len(answer.citations) <= 6 * n_sections, qid
+        assert all(f"[{c.rank}]" in answer.answer for c in answer.citations), qid
+
+
+@pytest.mark.real
+def test_abstention_on_states_not_indexed_and_calibrated_rates(real_answers):
+    not_indexed = [a for q, a in real_answers.values() if q["id"].startswith("un-st-")]
+    assert not_indexed and all(a.abstained for a in not_indexed)
+    topics = [a for q, a in real_answers.values() if q["id"].startswith("un-top-")]
+    # bench/calibrate_abstention.py measured 6 of 10 with the absent-topic check (1 of 10 without).
+    assert sum(a.abstained for a in topics) >= 5
+    assert all(a.related for a in topics if a.abstained)
+    answerable = [a for q, a in real_answers.values() if q["kind"] != "unanswerable"]
+    false_abstentions = sum(a.abstained for a in answerable)
+    assert false_abstentions <= 0.03 * len(answerable)
+
+
+@pytest.mark.real
+def test_compare_questions_get_a_section_per_state(real_answers):
+    for qid, (question, answer) in real_answers.items():
+        if question["kind"] != "compare" or answer.abstained:
+            continue
+        assert [s for s, _ in answer.sections] == question["states"], qid
+        for state, body in answer.sections:
+            ranks = [c.rank for c in answer.citations if c.state == state]
+            assert all(f"[{r}]" in body for r in ranks), (qid, state)
+
+
+# ------------------------------------------------------------ absent topics (lexical check)
+
+
+def test_topical_terms_leave_out_scaffolding_state_names_and_plan_words():
+    from assistant.answering import topical_terms
+
+    question = "What does Nevada's state plan say about banning cell phones for students in schools?"
+    assert [question[t.start:t.end] for t in topical_terms(question)] == ["banning", "cell", "phones"]
+    assert [t.stem for t in topical_terms(question)] == ["ban", "cell", "phone"]  # the BM25 index's stems
+    assert topical_terms("How does the Delaware plan support students?") == ()
+    # Repeated stems count once; a bare number is no topic, a year is.
+    assert [t.stem for t in topical_terms("COVID-19 covid rules in 2020")] == ["covid", "rule", "2020"]
+
+
+def _topic(question, passages, frequency, n=100):
+    from types import SimpleNamespace
+
+    from assistant.answering import check_topic
+
+    return check_topic(question, [SimpleNamespace(text=t) for t in passages],
+                       lambda stem: frequency.get(stem, 0), n)
+
+
+def test_check_topic_weights_missing_rare_terms():
+    question = "How are school bus routes planned in Rhode Island?"
+    check = _topic(question, ["Districts plan transportation for students in foster care."], {})
+    assert [t.stem for t in check.missing] == ["bus", "rout"]
+    assert check.coverage == 0.0 and check.rarest_missing
+    found = _topic(question, ["Bus routes are set by each district."], {"bus": 3, "rout": 2})
+    assert found.missing == () and found.coverage == 1.0 and not found.rarest_missing
+    # The common term is present, the rare one is not: coverage counts the rare one for more.
+    half = _topic("How do grants pay for vaping prevention?", ["Grants pay for prevention work."],
+                  {"grant": 80, "pay": 40, "prevent": 30})
+    assert [t.stem for t in half.missing] == ["vape"] and 0.0 < half.coverage < 0.5
+
+
+def test_absent_topic_needs_both_the_missing_topic_and_a_weak_match():
+    from assistant.answering import absent_topic, absent_topic_reason
+
+    question = "What is Kansas doing about student vaping?"
+    check = _topic(question, ["Kansas funds health education in every district."], {"health": 9})
+    assert absent_topic(check, best_similarity=0.50, abstain_below=0.48)
+    assert not absent_topic(check, best_similarity=0.70, abstain_below=0.48)  # close enough to trust
+    assert absent_topic_reason(question, check) == "The indexed plans do not appear to address vaping."
+    covered = _topic(question, ["Kansas runs vaping prevention classes."], {"vape": 1})
+    assert not absent_topic(covered, best_similarity=0.50, abstain_below=0.48)
+
+
+def test_topic_words_keep_the_question_spelling_and_join_neighbours():
+    from assistant.answering import topic_words
+
+    question = "How is Rhode Island handling reopening after COVID-19?"
+    check = _topic(question, ["Nothing relevant here at all."], {})
+    assert topic_words(question, check) == "reopening or COVID-19"
+    bus = "How are school bus routes planned in Kansas?"
+    assert topic_words(bus, _topic(bus, ["Unrelated text."], {})) == "bus routes"
+
+
+def test_cli_ask_llm_without_an_endpoint_is_one_line_error(fixture_index):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    result = CliRunner().invoke(main, ["ask", "How do ninth graders get help?", "--index", str(fixture_index),
+                                       "--llm"], env={"ESSA_QA_EMBEDDER": "hash", "ESSA_QA_LLM_BASE_URL": ""})
+    assert result.exit_code != 0
+    assert result.output.strip().startswith("error: --llm: no language model configured")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+# Written for this test, not in the eval set: topics the three 2017 plans never mention.
+ABSENT_TOPIC_QUESTIONS = [
+    ("What does Nevada's plan say about esports leagues?", "NV", "esport", "esports"),
+    pytest.param("How does Delaware deal with snow days and school closures for weather?", "DE", "snow", "snow",
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "known miss since the topic check reads the top 10 passages (1 false abstention "
+                     "on the eval set instead of 3): 'days', 'closures' and 'weather' occur there, so "
+                     "coverage passes the bar although 'snow' occurs nowhere in the plan"))),
+]
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("question,state,stem,word", ABSENT_TOPIC_QUESTIONS)
+def test_absent_topic_questions_abstain_naming_the_topic(real_assistant, question, state, stem, word):
+    assert real_assistant.retriever.term_document_frequency(stem, [state]) == 0  # really absent
+    answer = real_assistant.ask(question)
+    assert answer.abstained, answer.answer
+    assert answer.reason.startswith("The indexed plans do not appear to address ") and word in answer.reason
+    assert answer.citations == () and answer.related  # still shows the closest passages
+    assert {c.state for c in answer.related} == {state}
