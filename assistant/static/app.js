@@ -1,0 +1,38 @@
+// Copy buttons: a .essa-copy or .essa-copy-md button copies the text of the hidden .essa-copy-text
+// element right after it (percent-encoded). One delegated listener, because the chat's HTML is sanitized (no inline
+// handlers or data attributes survive) and re-rendered on each turn.
+(function () {
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(area);
+    return ok;
+  }
+  function confirm(button, ok) {
+    var old = button.getAttribute("data-label") || button.textContent;
+    button.setAttribute("data-label", old);
+    button.textContent = ok ? "Copied" : "Copy failed";
+    setTimeout(function () { button.textContent = old; }, 1500);
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest(".essa-copy, .essa-copy-md") : null;
+    if (!button) return;
+    var source = button.nextElementSibling;
+    if (!source || !source.classList.contains("essa-copy-text")) return;
+    event.preventDefault();
+    var text = decodeURIComponent(source.textContent);
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { confirm(button, true); },
+        function () { confirm(button, fallbackCopy(text)); });
+    } else {
+      confirm(button, fallbackCopy(text));
+    }
+  });
+})();

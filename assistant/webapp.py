@@ -1,0 +1,761 @@
+"""The browser app: a Gradio chat with cited passages, a comparison view, the coverage map, the
+evaluation report, and the routes that serve the plans themselves so every citation can be checked.
+
+Handlers are plain functions that take the assistant and return data or HTML, so they are tested
+without a browser; `build_app` only wires them to components. Every string that comes from a plan
+goes through `escape_text`: the chat renders HTML, and a plan is third-party text.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
+
+import gradio as gr
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from .errors import EssaError
+from .export import citation_locator
+from .records import Answer, Citation
+from .states import detect_states, state_name
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+PLAN_SUFFIXES = (".pdf", ".docx")
+VIEWER_CONTEXT = 6  # paragraphs shown either side of a cited DOCX paragraph
+DEFAULT_K = 5
+FRIENDLY_FAILURE = ("Something went wrong while answering. The problem was logged; "
+                    "please try again or rephrase the question.")
+
+# Gradio's HTML component treats `${...}` and `{{...}}` as template syntax, and the chat renders
+# Markdown and LaTeX: entity-encode the characters those read, on top of the HTML ones.
+_EXTRA_ESCAPES = str.maketrans({"{": "&#123;", "}": "&#125;", "$": "&#36;", "`": "&#96;",
+                                "*": "&#42;", "_": "&#95;", "[": "&#91;", "]": "&#93;",
+                                "\\": "&#92;", "~": "&#126;", "|": "&#124;"})
+
+
+def escape_text(text: str) -> str:
+    """Text shown as text: no HTML, template, Markdown or LaTeX in it is interpreted."""
+    return html.escape(text or "", quote=True).translate(_EXTRA_ESCAPES)
+
+
+def _copy_source(text: str) -> str:
+    """What the copy button just before it puts on the clipboard (see static/app.js).
+
+    Percent-encoded in a hidden element: the chat's sanitizer drops data-* attributes and
+    re-escapes entities there, and %XX survives both and means nothing to HTML or Markdown.
+    """
+    encoded = quote(text, safe="").replace("_", "%5F").replace(".", "%2E").replace("-", "%2D")
+    return f'<span class="essa-copy-text" hidden>{encoded.replace("~", "%7E")}</span>'
+
+
+def _lines(text: str) -> str:
+    return escape_text(text).replace("\n", "<br>")
+
+
+# ------------------------------------------------------------------ plan files
+
+
+def resolve_plan_file(plans_dir: Path, name: str) -> Path | None:
+    """The plan file `name` directly inside `plans_dir`, or None: no sub-folders, no way out."""
+    if not name or name != Path(name).name or name.startswith(".") or "\\" in name or "\x00" in name:
+        return None
+    if Path(name).suffix.lower() not in PLAN_SUFFIXES:
+        return None
+    root = Path(plans_dir).resolve()
+    candidate = (root / name).resolve()
+    if candidate.parent != root or not candidate.is_file():
+        return None
+    return candidate
+
+
+def plan_link(citation: Citation, plans_dir: Path | None) -> tuple[str, str] | None:
+    """(href, label) opening the original plan at the citation, or None when the file is absent."""
+    if plans_dir is None or resolve_plan_file(plans_dir, citation.source) is None:
+        return None
+    name = quote(citation.source)
+    if citation.page is not None:
+        return f"plans/{name}#page={citation.page}", f"Open page {citation.page_label or citation.page}"
+    paragraph = citation.paragraph or 1
+    return f"viewer/{name}?paragraph={paragraph}#p{paragraph}", "Open section"
+
+
+@dataclass(frozen=True)
+class ViewerParagraph:
+    number: int
+    text: str
+    cited: bool
+
+
+@dataclass(frozen=True)
+class ViewerSection:
+    source: str
+    section: str
+    paragraphs: tuple[ViewerParagraph, ...]
+
+
+@lru_cache(maxsize=8)
+def _parsed(path: str, mtime: float):
+    from .ingest import parse_plan
+
+    # The state code only labels the Document; the viewer needs the text and numbering.
+    return parse_plan(Path(path), "XX")
+
+
+def docx_section(plans_dir: Path, name: str, paragraph: int,
+                 context: int = VIEWER_CONTEXT) -> ViewerSection | None:
+    """The section holding DOCX paragraph `paragraph`, cut to `context` paragraphs either side."""
+    path = resolve_plan_file(plans_dir, name)
+    if path is None or path.suffix.lower() != ".docx":
+        return None
+    document = _parsed(str(path), path.stat().st_mtime)
+    for unit in document.units:
+        numbered = [b for b in unit.blocks if b.paragraph is not None]
+        if not any(b.paragraph == paragraph for b in numbered):
+            continue
+        shown = [b for b in numbered if abs(b.paragraph - paragraph) <= context]
+        section = next((b.section for b in numbered if b.paragraph == paragraph), "")
+        return ViewerSection(path.name, section, tuple(
+            ViewerParagraph(b.paragraph, unit.text[b.start:b.end], b.paragraph == paragraph)
+            for b in shown))
+    return None
+
+
+def viewer_page_html(view: ViewerSection | None, name: str, paragraph: int) -> str:
+    """A standalone page showing a DOCX section with the cited paragraph marked."""
+    if view is None:
+        body = (f'<p class="essa-error">Paragraph {paragraph} of {escape_text(name)} is not '
+                "available in the plans directory.</p>")
+        title = "Passage not found"
+    else:
+        title = f"{view.source}, paragraph {paragraph}"
+        items = "".join(
+            f'<p id="p{p.number}" class="{"cited" if p.cited else ""}"><span class="num">¶ {p.number}</span> '
+            f"{_lines(p.text)}</p>" for p in view.paragraphs)
+        body = (f"<h1>{escape_text(view.source)}</h1><h2>{escape_text(view.section or 'Document')}</h2>"
+                f"{items}")
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{escape_text(title)}</title><style>"
+            "body{font-family:system-ui,sans-serif;max-width:48em;margin:1em auto;padding:0 1em;"
+            "line-height:1.5;color:#0f172a}h1{font-size:1.2em}h2{font-size:1em;color:#475569}"
+            ".num{color:#64748b;font-size:.8em;margin-right:.4em}"
+            ".cited{background:#fef3c7;border-left:4px solid #d97706;padding:.3em .6em}"
+            ".essa-error{color:#7f1d1d}</style></head>"
+            f"<body>{body}</body></html>")
+
+
+# ------------------------------------------------------------------ answers as HTML
+
+
+EXCERPT_BEFORE, EXCERPT_AFTER = 280, 520  # characters of context shown around a cited sentence
+
+
+def highlight_quote(passage: str, quote_text: str) -> str:
+    """The passage escaped, cut to the context around the cited sentence, which is in <mark>."""
+    span = _quote_span(passage, quote_text)
+    if span is None:
+        return _lines(passage)
+    start, end = span
+    lo = 0 if start <= EXCERPT_BEFORE else passage.find(" ", start - EXCERPT_BEFORE, start) + 1
+    hi = len(passage) if len(passage) - end <= EXCERPT_AFTER else passage.rfind(" ", end, end + EXCERPT_AFTER)
+    hi = hi if hi > end else len(passage)
+    return (("… " if lo > 0 else "") + _lines(passage[lo:start].lstrip("\n")) + "<mark>"
+            + _lines(passage[start:end]) + "</mark>" + _lines(passage[end:hi].rstrip("\n"))
+            + (" …" if hi < len(passage) else ""))
+
+
+def _quote_span(passage: str, quote_text: str) -> tuple[int, int] | None:
+    if not quote_text:
+        return None
+    at = passage.find(quote_text)
+    if at >= 0:
+        return at, at + len(quote_text)
+    # The quote may have lost a bullet or spacing; match on whitespace-insensitive text.
+    pattern = r"\s+".join(re.escape(w) for w in quote_text.lstrip("•").split())
+    found = re.search(pattern, passage) if pattern else None
+    return (found.start(), found.end()) if found else None
+
+
+def plan_title(plans: dict[str, dict], source: str) -> str:
+    return (plans.get(source) or {}).get("title") or source
+
+
+def citation_markdown(citation: Citation, plans: dict[str, dict]) -> str:
+    """One citation as a line to paste: state, plan title, place, section, the quote."""
+    section = f", {citation.section}" if citation.section else ""
+    quote_text = " ".join(citation.quote.split())
+    return (f"{state_name(citation.state)}, {plan_title(plans, citation.source)}, "
+            f"{citation_locator(citation)}{section}: “{quote_text}”")
+
+
+def citation_card_html(citation: Citation, plans: dict[str, dict], labels: Callable[[str], str],
+                       plans_dir: Path | None, *, turn: int | str = 1, related: bool = False,
+                       mark_quote: bool = True) -> str:
+    """One card: state, plan title, place, section, category chips, passage, links."""
+    link = plan_link(citation, plans_dir)
+    chips = "".join(f'<span class="essa-chip">{escape_text(labels(c))}</span>' for c in citation.categories)
+    locator = escape_text(citation_locator(citation))
+    section = f" · {escape_text(citation.section)}" if citation.section else ""
+    open_link = (f'<a class="essa-open" href="{html.escape(link[0])}" target="_blank" '
+                 f'rel="noopener">{escape_text(link[1])}</a>' if link else
+                 '<span class="essa-muted">Plan file not available here</span>')
+    copy = citation_markdown(citation, plans)
+    kind = " essa-related" if related else ""
+    return (f'<article class="essa-card{kind}" id="t{turn}-c{citation.rank}" data-state="{html.escape(citation.state)}">'
+            f'<div class="essa-card-head"><span class="essa-rank">[{citation.rank}]</span>'
+            f'<span class="essa-state">{escape_text(state_name(citation.state))}</span>'
+            f'<span class="essa-title">{escape_text(plan_title(plans, citation.source))}</span></div>'
+            f'<div class="essa-loc">{locator}{section}</div>'
+            + (f'<div class="essa-chips">{chips}</div>' if chips else "")
+            + f'<div class="essa-passage">{highlight_quote(citation.passage, citation.quote) if mark_quote else _lines(citation.passage)}</div>'
+            f'<div class="essa-actions">{open_link}'
+            f'<button type="button" class="essa-copy">Copy citation</button>{_copy_source(copy)}</div>'
+            "</article>")
+
+
+_MARKER = re.compile(r"&#91;(\d+)&#93;")
+_STATE_LEAD = re.compile(r"^&#42;&#42;([^<>]{1,60}?):&#42;&#42;")
+
+
+def answer_text_html(text: str) -> str:
+    """The answer's paragraphs escaped, keeping only our own markup: citation markers and state leads."""
+    paragraphs = []
+    for raw in text.split("\n\n"):
+        body = escape_text(raw.strip()).replace("\n", "<br>")
+        body = _STATE_LEAD.sub(r"<strong>\1:</strong>", body)
+        body = _MARKER.sub(r'<span class="essa-marker">[\1]</span>', body)
+        paragraphs.append(f"<p>{body}</p>")
+    return "".join(paragraphs)
+
+
+def answer_html(answer: Answer, plans: dict[str, dict], labels: Callable[[str], str],
+                plans_dir: Path | None, *, turn: int = 1) -> str:
+    """A chat reply: the answer with markers, a copy button, then one card per citation.
+
+    One line of HTML with no blank lines, so the chat's Markdown pass leaves it as one HTML block.
+    """
+    copy_md = answer.to_markdown(plans)
+    if answer.abstained:
+        head = ('<div class="essa-answer essa-abstained"><span class="essa-badge">Not found in the plans'
+                f"</span>{answer_text_html(answer.answer)}</div>")
+        cards = answer.related
+        title = "Possibly related passages" if cards else ""
+    else:
+        head = f'<div class="essa-answer">{answer_text_html(answer.answer)}</div>'
+        cards = answer.citations
+        title = "Sources"
+    parts = [head, '<div class="essa-actions"><button type="button" class="essa-copy-md">Copy as '
+                   f'Markdown</button>{_copy_source(copy_md)}</div>']
+    if cards:
+        parts.append(f'<div class="essa-cards-title">{title}</div><div class="essa-cards">')
+        parts.extend(citation_card_html(c, plans, labels, plans_dir, turn=turn, related=answer.abstained)
+                     for c in cards)
+        parts.append("</div>")
+    return "".join(parts).replace("\n", " ")
+
+
+def error_html(message: str) -> str:
+    return f'<div class="essa-error">{escape_text(message)}</div>'
+
+
+def friendly_error(exc: BaseException) -> str:
+    """What the page says when a handler fails: our own errors verbatim, others generically."""
+    if isinstance(exc, EssaError):
+        return str(exc)
+    log.exception("web handler failed", exc_info=exc)
+    return FRIENDLY_FAILURE
+
+
+# ------------------------------------------------------------------ the chat
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a later question may build on: the question actually asked and its states."""
+
+    question: str
+    states: tuple[str, ...]
+
+
+_FOLLOW_UP = re.compile(r"^\s*(?:and|what about|how about|same for|and what about|what of)\b", re.I)
+
+
+def resolve_follow_up(message: str, previous: Turn | None,
+                      chosen_states: Sequence[str] = ()) -> tuple[str, list[str] | None]:
+    """(question, states) for a chat message read in the light of the previous turn.
+
+    "What about Nevada?" re-asks the previous question for Nevada; a follow-up that names no state
+    stays with the previous turn's states. States picked in the filter always win.
+    """
+    message = message.strip()
+    if chosen_states:
+        return message, list(chosen_states)
+    if previous is None:
+        return message, None
+    named = detect_states(message)
+    if named and _FOLLOW_UP.match(message) and len(message.split()) <= 8:
+        return _with_states(previous.question, previous.states, named), named
+    if not named and previous.states:
+        return message, list(previous.states)
+    return message, None
+
+
+def _with_states(question: str, old: Sequence[str], new: Sequence[str]) -> str:
+    """The question with the states it named swapped for the new ones (the words steer retrieval)."""
+    names = [state_name(c) for c in new]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    for code in old:
+        question = re.sub(rf"\b{re.escape(state_name(code))}\b", joined, question, flags=re.I)
+    return question
+
+
+def chat_reply(assistant, plans_dir: Path | None, message: str, history: list[dict] | None,
+               turns: list[Turn] | None, states: Sequence[str] = (), categories: Sequence[str] = (),
+               k: int = DEFAULT_K) -> tuple[list[dict], list[Turn]]:
+    """The chat after one more question: the history (openai-style messages) and the turns."""
+    history = list(history or [])
+    turns = list(turns or [])
+    message = (message or "").strip()
+    if not message:
+        return history, turns
+    history.append({"role": "user", "content": escape_text(message)})
+    try:
+        question, wanted = resolve_follow_up(message, turns[-1] if turns else None, states)
+        answer = assistant.ask(question, k=int(k or DEFAULT_K), states=wanted,
+                               categories=list(categories) or None)
+        reply = answer_html(answer, assistant.plans, assistant.tagger.label, plans_dir,
+                            turn=len(turns) + 1)
+        turns.append(Turn(question, tuple(answer.states)))
+    except Exception as exc:  # the page shows a sentence, never a stack trace
+        reply = error_html(friendly_error(exc))
+    history.append({"role": "assistant", "content": reply})
+    return history, turns
+
+
+def example_questions(assistant) -> list[str]:
+    """Transitions and social emotional learning for each indexed state."""
+    out = []
+    for code in assistant.states:
+        name = state_name(code)
+        out.append(f"How does {name} support students' transitions from middle school to high school?")
+        out.append(f"What does {name} do for social emotional learning?")
+    return out
+
+
+def category_choices(tagger) -> list[tuple[str, str]]:
+    """(label, id) pairs for the category pickers."""
+    return [(c.label, c.id) for c in tagger.categories]
+
+
+# ------------------------------------------------------------------ compare
+
+
+def compare_html(assistant, plans_dir: Path | None, states: Sequence[str], topic: str,
+                 category: str | None, k: int = DEFAULT_K) -> str:
+    """One column per state: that state's answer to the topic, with its citations."""
+    states = [s for s in (states or []) if s in assistant.states]
+    topic = (topic or "").strip()
+    if not states:
+        return error_html("Pick at least one state to compare.")
+    if not topic and not category:
+        return error_html("Type a topic or pick a category to compare.")
+    if not topic:
+        topic = next((c.description for c in assistant.tagger.categories if c.id == category), category)
+    columns = []
+    try:
+        for code in states:
+            answer = assistant.ask(topic, k=int(k or DEFAULT_K), states=[code],
+                                   categories=[category] if category else None)
+            columns.append(f'<section class="essa-compare-col" data-state="{html.escape(code)}">'
+                           f"<h3>{escape_text(state_name(code))}</h3>"
+                           f"{answer_html(answer, assistant.plans, assistant.tagger.label, plans_dir, turn=code)}"
+                           "</section>")
+    except Exception as exc:
+        return error_html(friendly_error(exc))
+    return f'<div class="essa-compare">{"".join(columns)}</div>'
+
+
+# ------------------------------------------------------------------ map
+
+
+@dataclass(frozen=True)
+class MapCell:
+    state: str
+    category: str
+    label: str
+    passages: int  # strong passages: the state's own words carrying the category
+    best: str  # where the strongest one is, for the tile's tooltip
+
+
+def coverage_cells(assistant) -> list[MapCell]:
+    """The state x category coverage (assistant.coverage) as cells for the tile grid."""
+    from .coverage import coverage_table
+
+    table = coverage_table(assistant)
+    return [MapCell(cell.state, cell.category, label, cell.count,
+                    f"{cell.best.source} {cell.best.locator}" if cell.best else "")
+            for row in table.cells for cell, label in zip(row, table.labels)]
+
+
+def _cell_colour(count: int, top: int) -> str:
+    """White to deep blue in proportion to the strongest cell, so the grid reads at a glance."""
+    t = 0.0 if top <= 0 else min(count / top, 1.0)
+    low, high = (248, 250, 252), (29, 78, 216)
+    rgb = tuple(round(a + (b - a) * t) for a, b in zip(low, high))
+    return "#%02x%02x%02x" % rgb
+
+
+def coverage_map_html(assistant) -> str:
+    """A tile grid: one row per state, one column per category; each tile a button."""
+    try:
+        cells = coverage_cells(assistant)
+    except Exception as exc:
+        return error_html("The coverage map could not be built: " + friendly_error(exc))
+    if not cells:
+        return error_html("The index holds no passages to map.")
+    states = list(dict.fromkeys(c.state for c in cells))
+    categories = list(dict.fromkeys((c.category, c.label) for c in cells))
+    by_key = {(c.state, c.category): c for c in cells}
+    top = max(c.passages for c in cells)
+    head = "".join(f'<th scope="col">{escape_text(label)}</th>' for _, label in categories)
+    rows = []
+    for state in states:
+        tiles = []
+        for cid, label in categories:
+            cell = by_key.get((state, cid))
+            if cell is None:
+                tiles.append("<td></td>")
+                continue
+            ink = "#ffffff" if top and cell.passages / top > 0.5 else "#0f172a"
+            name = f"{state_name(state)}, {label}: {cell.passages} passages"
+            name += f"; strongest: {cell.best}" if cell.best else ""
+            tiles.append(
+                f'<td><button type="button" class="essa-cell" data-state="{escape_text(state)}" '
+                f'data-category="{escape_text(cid)}" '
+                f'style="background:{_cell_colour(cell.passages, top)};color:{ink}" '
+                f'title="{escape_text(name)}" aria-label="{escape_text(name)}">{cell.passages}</button></td>')
+        rows.append(f'<tr><th scope="row" class="essa-row">{escape_text(state_name(state))}</th>'
+                    f'{"".join(tiles)}</tr>')
+    return (f'<div class="essa-map-wrap"><table class="essa-map"><thead><tr><th></th>{head}</tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table></div>'
+            '<div class="essa-legend">Each number counts the passages of the state\'s own text that '
+            "carry the approach; darker tiles have more.</div>")
+
+
+def coverage_cell_html(assistant, plans_dir: Path | None, state: str, category: str,
+                       limit: int = 10) -> str:
+    """The passages behind one tile, as citation cards."""
+    from .coverage import coverage_cell_passages
+
+    if state not in assistant.states or category not in assistant.tagger.ids:
+        return error_html("Select a tile in the map above.")
+    try:
+        citations = _as_citations(coverage_cell_passages(assistant, state, category, limit))
+    except Exception as exc:
+        return error_html(friendly_error(exc))
+    title = f"{state_name(state)} · {assistant.tagger.label(category)}"
+    if not citations:
+        return f"<h3>{escape_text(title)}</h3>" + error_html("No passage of this plan carries this category.")
+    cards = "".join(citation_card_html(c, assistant.plans, assistant.tagger.label, plans_dir,
+                                       turn="map", mark_quote=False) for c in citations)
+    return (f'<h3>{escape_text(title)}</h3><div class="essa-muted">{len(citations)} strongest passages'
+            f'</div><div class="essa-cards">{cards}</div>')
+
+
+def _as_citations(passages) -> list[Citation]:
+    """Passages shown as cards; the quote marked is the passage's lead sentence."""
+    from .chunking import sentence_spans
+
+    out = []
+    for rank, p in enumerate(passages, 1):
+        spans = sentence_spans(p.text)
+        lead = p.text[spans[0][0]:spans[0][1]] if spans else p.text
+        out.append(Citation(rank=rank, chunk_id=p.chunk_id, state=p.state, source=p.source, page=p.page,
+                            page_label=p.page_label, section=p.section, paragraph=p.paragraph,
+                            quote=lead, passage=p.text, score=p.score, categories=tuple(p.categories)))
+    return out
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+def evaluation_outputs(assistant, plans_dir: Path | None, questions_file: str, fast: bool, k: int,
+                       report_dir: Path, on_question: Callable | None = None):
+    """(summary rows, ablation rows, metrics chart path, latency chart path, status line)."""
+    from .evaluation import (MAIN_CONFIG, RETRIEVAL_METRICS, SUMMARY_ROWS, fast_subset,
+                             load_questions, run_evaluation, write_report)
+
+    questions = load_questions(questions_file)
+    if fast:
+        questions = fast_subset(questions)
+    plans = plans_dir if plans_dir is not None and Path(plans_dir).is_dir() else None
+    report = run_evaluation(assistant, questions, k=int(k or DEFAULT_K), plans_dir=plans,
+                            questions_file=str(questions_file), on_question=on_question)
+    paths = write_report(report, report_dir)
+    summary = [[label, _metric(report.summary.get(key))] for key, label in SUMMARY_ROWS]
+    ablations = [[name, *(_metric(m.get(x)) for x in RETRIEVAL_METRICS)]
+                 for name, m in report.ablations.items()]
+    status = (f"{report.n_questions} questions in {report.seconds:.1f} s; headline retrieval config "
+              f"{MAIN_CONFIG}; report written to {paths['markdown']}")
+    return summary, ablations, str(paths["configs_chart"]), str(paths["latency_chart"]), status
+
+
+def _metric(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+# ------------------------------------------------------------------ the app
+
+
+INTRO = ("Ask about the states' ESSA plans. Every sentence of an answer is quoted from a plan and "
+         "cited; open the page to check it.")
+MAP_CLICK_JS = """
+element.addEventListener('click', function (event) {
+  var cell = event.target.closest('[data-category]');
+  if (cell) { trigger('click', {state: cell.dataset.state, category: cell.dataset.category}); }
+});
+"""
+
+
+def build_app(assistant, plans_dir: str | Path | None = "plans", *,
+              questions_file: str | Path = "eval/questions.jsonl",
+              report_dir: str | Path = "eval/reports/app"):
+    """The Gradio Blocks: Ask, Compare, Map and Evaluate tabs over one loaded assistant."""
+    plans_dir = Path(plans_dir) if plans_dir is not None else None
+    states = [(f"{state_name(s)} ({s})", s) for s in assistant.states]
+    categories = category_choices(assistant.tagger)
+
+    with gr.Blocks(title="ESSA Plans Assistant") as demo:
+        gr.Markdown("# ESSA Plans Assistant\n" + INTRO)
+        with gr.Tabs():
+            with gr.Tab("Ask", id="ask"):
+                turns = gr.State([])
+                chat = gr.Chatbot(label="Conversation", elem_id="essa-chat", height=620,
+                                  latex_delimiters=[], buttons=[], feedback_options=None,
+                                  placeholder="Ask a question, or pick an example below.")
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(label="Question", placeholder="How does Delaware support "
+                                          "students moving into high school?", scale=5,
+                                          elem_id="essa-question", autofocus=True, lines=1,
+                                          max_lines=4, submit_btn=False)
+                    ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="essa-ask",
+                                           min_width=80)
+                with gr.Accordion("Filters", open=False):
+                    with gr.Row():
+                        state_filter = gr.Dropdown(states, multiselect=True, label="States",
+                                                   info="Empty: the states the question names.")
+                        category_filter = gr.Dropdown(categories, multiselect=True,
+                                                      label="Approach categories",
+                                                      info="Only passages tagged with these.")
+                        k_slider = gr.Slider(1, 10, value=DEFAULT_K, step=1,
+                                             label="Passages per state")
+                gr.Examples(example_questions(assistant), inputs=[question], label="Examples")
+                clear = gr.Button("New conversation", size="sm")
+
+                def on_ask(message, history, turn_state, chosen_states, chosen_categories, k):
+                    history, turn_state = chat_reply(assistant, plans_dir, message, history, turn_state,
+                                                     chosen_states or (), chosen_categories or (), k)
+                    return history, turn_state, ""
+
+                inputs = [question, chat, turns, state_filter, category_filter, k_slider]
+                outputs = [chat, turns, question]
+                question.submit(on_ask, inputs, outputs)
+                ask_button.click(on_ask, inputs, outputs)
+                clear.click(lambda: ([], [], ""), None, outputs)
+
+            with gr.Tab("Compare", id="compare"):
+                with gr.Row():
+                    compare_states = gr.Dropdown(states, value=list(assistant.states), multiselect=True,
+                                                 label="States")
+                    compare_category = gr.Dropdown([("(none)", "")] + categories, value="",
+                                                   label="Category")
+                compare_topic = gr.Textbox(label="Topic or question",
+                                           placeholder="e.g. supporting transitions into high school")
+                compare_button = gr.Button("Compare", variant="primary")
+                compare_out = gr.HTML(elem_id="essa-compare", js_on_load=None)
+
+                def on_compare(chosen, topic, category):
+                    return compare_html(assistant, plans_dir, chosen or [], topic, category or None)
+
+                compare_button.click(on_compare, [compare_states, compare_topic, compare_category],
+                                     compare_out)
+                compare_topic.submit(on_compare, [compare_states, compare_topic, compare_category],
+                                     compare_out)
+
+            with gr.Tab("Map", id="map"):
+                gr.Markdown("How strongly each plan covers each approach. Select a tile to list the "
+                            "passages behind it.")
+                map_html = gr.HTML(coverage_map_html(assistant), elem_id="essa-map",
+                                   js_on_load=MAP_CLICK_JS)
+                cell_out = gr.HTML(elem_id="essa-cell", js_on_load=None)
+
+                def on_cell(evt: gr.EventData):
+                    data = getattr(evt, "_data", None) or {}
+                    return coverage_cell_html(assistant, plans_dir, data.get("state", ""),
+                                              data.get("category", ""))
+
+                map_html.click(on_cell, None, cell_out)
+
+            with gr.Tab("Evaluate", id="evaluate"):
+                gr.Markdown("Run the evaluation question set against this index: retrieval, "
+                            "citation and abstention metrics, with charts.")
+                gr.Markdown(f"Questions: `{escape_text(str(questions_file))}`")
+                with gr.Row():
+                    eval_fast = gr.Checkbox(True, label="Fast subset (every 3rd question)")
+                    eval_k = gr.Slider(1, 10, value=DEFAULT_K, step=1, label="k")
+                eval_button = gr.Button("Run evaluation", variant="primary")
+                eval_status = gr.Markdown()
+                eval_summary = gr.Dataframe(headers=["metric", "value"], label="Summary",
+                                            interactive=False)
+                eval_ablation = gr.Dataframe(headers=["config", "hit@1", "hit@5", "hit@10", "MRR",
+                                                      "nDCG@10"], label="Retrieval ablations",
+                                             interactive=False)
+                with gr.Row():
+                    eval_chart = gr.Image(label="Metrics by configuration", type="filepath")
+                    eval_latency = gr.Image(label="Latency", type="filepath")
+
+                # The questions file is fixed here, not typed in the page: a shared app must not
+                # read files that its users name.
+                def on_evaluate(fast, k, progress=gr.Progress()):
+                    try:
+                        return evaluation_outputs(
+                            assistant, plans_dir, str(questions_file), fast, k, Path(report_dir),
+                            on_question=lambda n, total, _q: progress((n, total), desc="questions"))
+                    except Exception as exc:
+                        return None, None, None, None, "**Error:** " + escape_text(friendly_error(exc))
+
+                eval_button.click(on_evaluate, [eval_fast, eval_k],
+                                  [eval_summary, eval_ablation, eval_chart, eval_latency, eval_status])
+    return demo
+
+
+def app_css() -> str:
+    return (STATIC_DIR / "app.css").read_text(encoding="utf-8")
+
+
+def app_head() -> str:
+    return "<script>" + (STATIC_DIR / "app.js").read_text(encoding="utf-8") + "</script>"
+
+
+def auth_pair(settings) -> tuple[str, str] | None:
+    """Gradio auth from settings: both user and password set, or no password at all."""
+    if settings.auth_user and settings.auth_password:
+        return settings.auth_user, settings.auth_password
+    if settings.auth_user or settings.auth_password:
+        from .errors import ConfigError
+
+        raise ConfigError("set both auth_user and auth_password (ESSA_QA_AUTH_USER, "
+                          "ESSA_QA_AUTH_PASSWORD) or neither")
+    return None
+
+
+def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str, str] | None = None,
+                  **app_options):
+    """A FastAPI app: the Gradio UI at /, the plan files at /plans/<file>, the DOCX viewer at
+    /viewer/<file>?paragraph=N. With `auth`, the file routes need the same login as the UI."""
+    plans_dir = Path(plans_dir)
+    server = FastAPI(title="ESSA Plans Assistant", docs_url=None, redoc_url=None, openapi_url=None)
+    ui: dict = {}
+
+    def logged_in(request: Request) -> None:
+        gradio_app = ui.get("app")
+        if auth is None or gradio_app is None:
+            return
+        token = (request.cookies.get(f"access-token-{gradio_app.cookie_id}")
+                 or request.cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
+        if gradio_app.tokens.get(token) is None:
+            raise HTTPException(status_code=401, detail="Log in to the app first.")
+
+    @server.get("/plans/{name}", dependencies=[Depends(logged_in)])
+    def plan_file(name: str):
+        path = resolve_plan_file(plans_dir, name)
+        if path is None:
+            raise HTTPException(status_code=404, detail="No such plan file.")
+        media = ("application/pdf" if path.suffix.lower() == ".pdf" else
+                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        return FileResponse(path, media_type=media, filename=path.name,
+                            content_disposition_type="inline")
+
+    @server.get("/viewer/{name}", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
+    def viewer(name: str, paragraph: int = 1):
+        try:
+            view = docx_section(plans_dir, name, paragraph)
+        except EssaError as exc:
+            log.warning("viewer: %s", exc)
+            view = None
+        return HTMLResponse(viewer_page_html(view, name, paragraph), status_code=200 if view else 404)
+
+    demo = build_app(assistant, plans_dir, **app_options)
+    # System fonts: the default theme fetches web fonts, and the app must work offline.
+    theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
+                              font_mono=["ui-monospace", "Menlo", "monospace"])
+    gr.mount_gradio_app(server, demo, path="/", auth=auth, css=app_css(), head=app_head(),
+                        theme=theme, show_error=False, ssr_mode=False, footer_links=[])
+    from gradio.routes import App
+
+    # The file routes check logins against the mounted Gradio app's session tokens.
+    ui["app"] = next(r.app for r in server.routes if isinstance(getattr(r, "app", None), App))
+    return server
+
+
+class BackgroundServer:
+    """The app served by uvicorn in a thread: for tests and benchmarks."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        import socket
+
+        import uvicorn
+
+        if port == 0:
+            with socket.socket() as probe:
+                probe.bind((host, 0))
+                port = probe.getsockname()[1]
+        self.host, self.port = host, port
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def __enter__(self) -> "BackgroundServer":
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start on {self.url}")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def serve(index_dir: str | Path = "index", plans_dir: str | Path = "plans", host: str = "127.0.0.1",
+          port: int = 7860) -> None:
+    """Load the index and model once, then serve until interrupted."""
+    import uvicorn
+
+    from .api import Assistant
+    from .config import load_settings
+
+    settings = load_settings()
+    auth = auth_pair(settings)
+    assistant = Assistant.load(index_dir, settings=settings)
+    assistant.ask("warm up")  # the first question pays for lazy model set-up; do it before serving
+    app = create_server(assistant, plans_dir, auth=auth)
+    print(f"ESSA Plans Assistant on http://{host}:{port}/" + (" (login required)" if auth else ""))
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,189 @@
+"""End to end: the app served on a free local port, driven by headless Chromium (Playwright).
+
+Chromium comes from the system (Debian's `chromium`; `make browser` installs it), not from
+`playwright install`. Screenshots go to test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from assistant.webapp import BackgroundServer, create_server
+
+from conftest import ROOT, write_docx
+
+pytestmark = [pytest.mark.browser]
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+ANSWER_TIMEOUT_MS = 60_000
+DELAWARE_QUESTION = "How does Delaware support students' transitions from middle school to high school?"
+
+
+def chromium_path() -> str:
+    found = os.environ.get("ESSA_QA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("chromium not found: install Debian's chromium (make browser) or set ESSA_QA_CHROMIUM")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def real_app(real_assistant, shared_plans):
+    with BackgroundServer(create_server(real_assistant, shared_plans)) as server:
+        yield server
+
+
+def ask(page, question: str) -> None:
+    page.locator("#essa-question textarea").fill(question)
+    page.locator("#essa-ask").click()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+@pytest.mark.real
+def test_ask_delaware_open_page_and_map(browser, real_app):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(real_app.url)
+    ask(page, DELAWARE_QUESTION)
+    card = page.locator("#essa-chat .essa-card").first
+    card.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    answer = page.locator("#essa-chat .essa-answer").first
+    assert len(answer.inner_text().strip()) > 40
+    assert "essa-abstained" not in (answer.get_attribute("class") or "")
+    states = page.locator("#essa-chat .essa-card .essa-state").all_inner_texts()
+    assert "Delaware" in states
+    assert page.locator("#essa-chat .essa-card mark").count() >= 1  # the cited sentence is marked
+    shot(page, "ask-delaware.png")
+    answer.scroll_into_view_if_needed()
+    page.locator("#essa-chat").screenshot(path=str(ARTIFACTS / "ask-delaware-answer.png"))
+
+    page.locator("#essa-chat .essa-card button.essa-copy").first.click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("Delaware, Delaware Consolidated State Plan") and "&#" not in copied
+    page.locator("#essa-chat button.essa-copy-md").first.click()
+    assert page.evaluate("navigator.clipboard.readText()").startswith("**Q:** How does Delaware")
+
+    link = page.locator("#essa-chat .essa-card a.essa-open").first
+    assert "#page=" in link.get_attribute("href")
+    with context.expect_event("response", predicate=lambda r: "/plans/DE.pdf" in r.url) as served:
+        link.click()
+    response = served.value
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+
+    # A follow-up keeps the conversation and has its own citations.
+    ask(page, "What about Nevada?")
+    page.locator("#essa-chat [id^='t2-c']").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#essa-chat [id^='t1-c']").count() >= 1
+    assert "Nevada" in page.locator("#essa-chat [id^='t2-c'] .essa-state").all_inner_texts()
+    page.locator("#essa-chat .essa-answer").nth(1).scroll_into_view_if_needed()
+    page.locator("#essa-chat").screenshot(path=str(ARTIFACTS / "follow-up.png"))
+
+    page.get_by_role("tab", name="Map").click()
+    tile = page.locator("#essa-map .essa-cell[data-state='DE'][data-category='transitions']")
+    tile.wait_for(timeout=30_000)
+    assert page.locator("#essa-map .essa-cell").count() == 3 * 7
+    tile.click()
+    page.locator("#essa-cell .essa-card").first.wait_for(timeout=30_000)
+    assert "Delaware" in page.locator("#essa-cell .essa-card .essa-state").all_inner_texts()
+    shot(page, "map.png")
+
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_label("Topic or question").fill("support for students moving into high school")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.locator("#essa-compare .essa-compare-col").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#essa-compare .essa-compare-col h3").all_inner_texts() == [
+        "Delaware", "Massachusetts", "Nevada"]
+    shot(page, "compare.png")
+    context.close()
+
+
+@pytest.mark.real
+def test_phone_width_has_no_sideways_scroll(browser, real_app):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(real_app.url)
+    ask(page, DELAWARE_QUESTION)
+    page.locator("#essa-chat .essa-card").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1
+    shot(page, "phone.png")
+    context.close()
+
+
+@pytest.mark.real
+def test_keyboard_only_question(browser, real_app):
+    page = browser.new_page()
+    page.goto(real_app.url)
+    box = page.locator("#essa-question textarea")
+    box.focus()
+    page.keyboard.type(DELAWARE_QUESTION)
+    page.keyboard.press("Enter")
+    page.locator("#essa-chat .essa-card").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    page.close()
+
+
+HOSTILE = ("The Vermont agency <script>window.__pwned = 1</script> supports transitions to high "
+           "school with <img src=x onerror=\"window.__pwned = 2\"> mentors for every ninth grader. "
+           "Templates like ${window.__pwned = 3} and {{value}} and [a link](javascript:alert(1)) "
+           "are only text.")
+
+
+@pytest.fixture(scope="module")
+def hostile_app(tmp_path_factory, hash_settings):
+    from assistant.api import Assistant
+    from assistant.embedding import HashEmbedder
+    from assistant.indexing import build_index
+
+    plans = tmp_path_factory.mktemp("hostile_plans")
+    write_docx(plans / "VT.docx", [("h1", "Section 6: Supporting All Students"),
+                                   ("h2", "6.1 Transitions"), ("p", HOSTILE)])
+    index = tmp_path_factory.mktemp("hostile_index")
+    build_index(plans, index, HashEmbedder(), hash_settings)
+    assistant = Assistant.load(index, settings=hash_settings)
+    with BackgroundServer(create_server(assistant, plans)) as server:
+        yield server
+
+
+def test_plan_text_with_script_is_shown_as_text(browser, hostile_app):
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(hostile_app.url)
+    ask(page, "How does Vermont support transitions to high school with mentors?")
+    passage = page.locator("#essa-chat .essa-card .essa-passage").first
+    passage.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    text = passage.inner_text()
+    assert "<script>window.__pwned = 1</script>" in text
+    assert "${window.__pwned = 3}" in text and "{{value}}" in text
+    assert "[a link](javascript:alert(1))" in text
+    assert page.locator("#essa-chat .essa-card img").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert dialogs == []
+    # The section viewer escapes too.
+    with page.context.expect_page() as opened:
+        page.locator("#essa-chat .essa-card a.essa-open").first.click()
+    viewer = opened.value
+    assert "<script>window.__pwned = 1</script>" in viewer.locator("p.cited").inner_text()
+    assert viewer.evaluate("typeof window.__pwned") == "undefined"
+    shot(viewer, "hostile-viewer.png")
+    page.close()
