@@ -1,0 +1,64 @@
+"""`essa-qa eval`: run the question set, write the report, optionally enforce the floors."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors
+
+
+@click.command("eval")
+@click.option("--questions", "questions_file", default="eval/questions.jsonl", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Question set (JSONL, eval/README.md).")
+@click.option("--k", default=5, show_default=True, help="Passages retrieved per state for ask.")
+@click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Report directory (default: eval/reports/<timestamp>).")
+@INDEX_OPTION
+@PLANS_OPTION
+@click.option("--subset", type=click.Choice(["full", "fast"]), default="full", show_default=True,
+              help="fast: a fixed third of the questions (every 3rd of each kind).")
+@click.option("--floors", "floors_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Eval config with regression floors (e.g. eval/config.toml): exit 1 when a metric "
+                   "falls below its floor.")
+@JSON_OPTION
+@handles_errors
+def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: Path, plans_dir: Path,
+             subset: str, floors_file: Path | None, as_json: bool) -> None:
+    """Score retrieval, citations, abstention and categories on a question set; write a report."""
+    from tqdm import tqdm
+
+    from .api import Assistant
+    from .evaluation import (fast_subset, floor_violations, load_floors, load_questions,
+                             run_evaluation, write_report)
+
+    questions = load_questions(questions_file)
+    if subset == "fast":
+        questions = fast_subset(questions)
+    floors = load_floors(floors_file, subset) if floors_file else None
+    assistant = Assistant.load(index_dir)
+    bar = tqdm(total=len(questions), unit="q", desc="evaluating", file=sys.stderr)
+
+    def on_question(_: int, __: int, question) -> None:
+        bar.set_postfix_str(question.id, refresh=False)
+        bar.update(1)
+
+    report = run_evaluation(assistant, questions, k=k, plans_dir=plans_dir,
+                            questions_file=str(questions_file), subset=subset, on_question=on_question)
+    bar.close()
+    report_dir = report_dir or Path("eval/reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    paths = write_report(report, report_dir, floors)
+    violations = floor_violations(report, floors) if floors else []
+    if as_json:
+        emit(report.to_dict() | {"report_files": {name: str(p) for name, p in paths.items()},
+                                 "floor_violations": violations})
+    else:
+        click.echo(paths["markdown"].read_text(encoding="utf-8").split("## By kind")[0].rstrip())
+        click.echo(f"\nreport written to {report_dir}")
+    for line in violations:
+        click.echo(f"below floor: {line}", err=True)
+    if violations:
+        sys.exit(1)
