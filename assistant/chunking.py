@@ -34,7 +34,7 @@ class ChunkerSettings:
 
 
 # Bump when the chunk boundaries change for the same settings: old indexes are then refused.
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 
 _ABBREVIATIONS = {"u.s", "e.g", "i.e", "mr", "mrs", "ms", "dr", "no", "st", "vs", "etc", "inc",
                   "jr", "sr", "sec", "p", "pp", "approx", "dept", "gov", "d.c", "a.m", "p.m"}

@@ -179,15 +179,24 @@ def search_cmd(question, index_dir, k, states, categories, mode, as_json) -> Non
 @click.option("--state", "states", multiple=True, help="Answer from this state's plan (repeatable).")
 @click.option("--category", "categories", multiple=True, help="Only passages tagged with this category.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True)
+@click.option("--llm/--no-llm", "use_llm", default=None,
+              help="Answer through the configured OpenAI-compatible endpoint (verified sentence by "
+                   "sentence), or force the extractive answer. Default: the endpoint when one is configured.")
 @JSON_OPTION
 @handles_errors
-def ask_cmd(question, index_dir, k, states, categories, fmt, as_json) -> None:
+def ask_cmd(question, index_dir, k, states, categories, fmt, use_llm, as_json) -> None:
     """Answer a question with cited passages."""
     from .api import Assistant
+    from .errors import ConfigError
     from .export import answer_to_markdown, answer_to_text
 
-    assistant = Assistant.load(index_dir)
-    answer = assistant.ask(question, k=k, states=list(states) or None, categories=list(categories) or None)
+    settings = load_settings()
+    if use_llm and not settings.llm_base_url:
+        raise ConfigError("--llm: no language model configured; set ESSA_QA_LLM_BASE_URL (and "
+                          "ESSA_QA_LLM_MODEL) or llm_base_url in essa-qa.toml")
+    assistant = Assistant.load(index_dir, settings=settings)
+    answer = assistant.ask(question, k=k, states=list(states) or None, categories=list(categories) or None,
+                           llm=use_llm)
     if as_json or fmt == "json":
         emit(answer.to_dict())
     elif fmt == "md":
@@ -225,10 +234,11 @@ def _register(module: str, attribute: str) -> None:
 
 # One line per command module (each module imports its heavy dependencies inside the command).
 _COMMAND_MODULES: list[tuple[str, str]] = [
+    ("cli_categories", "tag_cmd"),
+    ("cli_categories", "coverage_cmd"),
+    ("cli_serve", "serve_cmd"),
+    ("cli_eval", "eval_cmd"),
 ]
 for _module, _attribute in _COMMAND_MODULES:
     _register(_module, _attribute)
 
-
-if __name__ == "__main__":
-    main()

@@ -71,7 +71,8 @@ _TOC_ENTRY_RE = re.compile(r"\s\d{1,3}$")
 _TEMPLATE_SUBJECT = re.compile(r"\b(?:SEA|SEAs|SEA['’]s|State['’]?s?|ESEA|LEAs?|section \d{4}|Title [IVX]+)\b")
 _TEMPLATE_ADDRESS = re.compile(
     r"\b(?:[Ee]ach|[Aa]n) SEA\b|\b[Tt]he SEA(?:['’]s)? (?:must|should|may)\b|"
-    r"(?:^|\.\s+)(?:Describe|Provide|Identify)\b[^.]{0,80}\bthe SEA\b|\bIf the SEA\b")
+    r"(?:^|\.\s+)(?:Describe|Provide|Identify)\b[^.]{0,80}\bthe SEA\b|\bIf the SEA\b|"
+    r"^The State['’]s \w+(?: \w+)? and how (?:it|the State) will\b")
 
 
 def heading_level(text: str) -> tuple[int, str] | None:

@@ -86,7 +86,8 @@ def test_heading_levels(text, expected):
     ("Describe how the SEA will support LEAs in meeting the needs of students.", TEMPLATE),
     ("Instructions: Each SEA must describe its system.", TEMPLATE),
     ("The descriptions that an SEA provides must include the following.", TEMPLATE),
-    ("The SEA will create a prioritized list of districts.", RESPONSE),  # a state's own voice
+    ("The SEA will create a prioritized list of districts.", RESPONSE),
+    ("A. The State’s strategies and how it will support LEAs to support the continuum.", TEMPLATE),  # a state's own voice
     ("▪ Provide funding for exam fees for students who are low income;", RESPONSE),
     ("Section 6: Supporting All Students ........................ 86", TOC),
     ("The department funds summer bridge programs.", RESPONSE),
