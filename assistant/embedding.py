@@ -40,11 +40,13 @@ class Embedder:
     def embed(self, texts: Sequence[str],
               progress: Callable[[int], None] | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start:start + self.batch_size])
-            out[start:start + len(batch)] = _normalized(self.embed_batch(batch))
+        # Batches of similar length pad less: longest first, results put back in input order.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            out[rows] = _normalized(self.embed_batch([texts[i] for i in rows]))
             if progress:
-                progress(len(batch))
+                progress(len(rows))
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
