@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunking import sentence_spans
-from .ingest import heading_level, text_kind
+from .ingest import LEADING_BULLET, heading_level, text_kind
 from .records import RESPONSE, TABLE, Answer, CategoryEvidence, Citation, Passage
 from .states import state_name
 from .tagging import CategoryTagger
@@ -293,7 +293,6 @@ def absent_topic_reason(question: str, check: TopicCheck) -> str:
 
 _STARTS_WELL = re.compile(r"^[\"“(]?\s*[A-Z0-9]")
 _ENDS_WELL = re.compile(r"[.!?][\"”’)]*$")
-_LEAD_BULLET = re.compile(r"^[•\uf0b7◦▪■●○➢►–*-]\s*")
 # Openings that lean on a sentence the reader will not see.
 _LEANS_ON_CONTEXT = re.compile(
     r"^(?:This|These|Those|That|It|Its|They|Their|Such|He|She|Also|Furthermore|Moreover|Additionally|"
@@ -322,7 +321,7 @@ def readable_sentences(passage: Passage, rank: int) -> list[Candidate]:
     out = []
     for start, end in sentence_spans(passage.text):
         for a, b in _sentence_cells(passage.text, start, end):
-            bullet = _LEAD_BULLET.match(passage.text[a:b])
+            bullet = LEADING_BULLET.match(passage.text[a:b])
             if bullet:
                 a += bullet.end()
             sentence = passage.text[a:b]
@@ -439,7 +438,7 @@ def answer_from_checked(question: str, states: Sequence[str], checked: Sequence,
             continue
         passage = passages[item.passage]
         start, end = item.quote_start, item.quote_end
-        bullet = _LEAD_BULLET.match(passage.text[start:end])
+        bullet = LEADING_BULLET.match(passage.text[start:end])
         start += bullet.end() if bullet else 0
         citations.append(_citation(len(citations) + 1, passage, passage.text[start:end], start))
         sentence = f"{item.claim.text} [{len(citations)}]"

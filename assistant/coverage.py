@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from .records import RESPONSE, TABLE, Chunk, Passage
+from .records import RESPONSE, TABLE, Chunk, Passage, format_locator
 from .states import state_name
 
 
@@ -28,11 +28,7 @@ class CellCitation:
 
     @property
     def locator(self) -> str:
-        if self.page is not None:
-            if self.page_label and self.page_label != str(self.page):
-                return f"p. {self.page_label} (PDF page {self.page})"
-            return f"PDF page {self.page}"
-        return f"{self.section or 'document'}, paragraph {self.paragraph}"
+        return format_locator(self.page, self.page_label, self.paragraph, self.section or "document")
 
 
 @dataclass(frozen=True)
@@ -157,7 +153,7 @@ def _cell_markdown(cell: CoverageCell) -> str:
         return "0"
     b = cell.best
     # The DOCX section path is long; the paragraph number alone locates the passage in a table.
-    where = b.locator if b.page is not None else f"paragraph {b.paragraph}"
+    where = format_locator(b.page, b.page_label, b.paragraph)
     return f"{cell.count} · best: {b.source} {where} ({b.score:.2f})"
 
 

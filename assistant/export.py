@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from .records import Answer, Citation
+from .records import Answer, Citation, format_locator
 from .states import state_name
 
 
 def citation_locator(citation: Citation) -> str:
-    if citation.page is not None:
-        label = citation.page_label
-        return f"p. {label} (PDF page {citation.page})" if label and label != str(citation.page) \
-            else f"PDF page {citation.page}"
-    return f"paragraph {citation.paragraph}"
+    """Page, or paragraph alone: callers print the section next to it."""
+    return format_locator(citation.page, citation.page_label, citation.paragraph)
 
 
 def answer_to_text(answer: Answer) -> str:

@@ -48,7 +48,7 @@ def sha256_of(path: Path) -> str:
 # ---------------------------------------------------------------- text classification
 
 _BULLET_CHARS = "•\uf0b7\uf0a7\uf0d8\uf076\uf0fc◦▪■□●○➢►❖–-*☐☒✓"
-_BULLET_RE = re.compile(rf"^(?:[{re.escape(_BULLET_CHARS)}]|o\s)\s*")
+LEADING_BULLET = re.compile(rf"^(?:[{re.escape(_BULLET_CHARS)}]|o\s)\s*")
 _ENUM_RE = re.compile(r"^\(?(?:\d{1,2}|[a-zA-Z]|[ivxlc]{1,5})[.)]\s+")
 _TOC_RE = re.compile(r"(?:\.\s?){5,}\s*\d+\s*$|…{2,}\s*\d+\s*$")
 _PAGE_NUMBER_RE = re.compile(r"^(?:page\s+)?(\d{1,4}|[ivxlcdm]{1,7})(?:\s+of\s+\d+)?$", re.IGNORECASE)
@@ -122,7 +122,7 @@ def _looks_like_toc_entry(paragraph: str, previous_kind: str) -> bool:
 
 
 def _strip_heading(text: str) -> str:
-    body = _BULLET_RE.sub("", text)
+    body = LEADING_BULLET.sub("", text)
     body = _ENUM_RE.sub("", body)
     label = _ITEM_LABEL_RE.match(body)
     if label:
@@ -332,7 +332,7 @@ def _paragraphs(lines: list[str]) -> list[str]:
                 paragraphs.append(current)
             current, prev = "", ""
             continue
-        starts_new = bool(_BULLET_RE.match(line) or _ENUM_RE.match(line) or heading_level(line))
+        starts_new = bool(LEADING_BULLET.match(line) or _ENUM_RE.match(line) or heading_level(line))
         ends_prev = bool(prev) and (
             len(prev) < 0.6 * full
             or (len(prev) < 0.85 * full and prev[-1] in ".:?!;)\"”")
@@ -392,8 +392,8 @@ def _unit_from_paragraphs(index: int, paragraphs: list[str], tracker: SectionTra
         kind = (kinds[j] if kinds and kinds[j] else None) or text_kind(paragraph)
         if kind == RESPONSE and _is_table(paragraph):
             kind = TABLE
-        if kind == RESPONSE and previous_kind == TEMPLATE and _BULLET_RE.match(paragraph) and (
-                template_asks_list or blocks[-1].kind == TEMPLATE and _BULLET_RE.match(text_parts[-1])):
+        if kind == RESPONSE and previous_kind == TEMPLATE and LEADING_BULLET.match(paragraph) and (
+                template_asks_list or blocks[-1].kind == TEMPLATE and LEADING_BULLET.match(text_parts[-1])):
             # The bullets under "... must include:" belong to the instruction, not the answer.
             kind = TEMPLATE
         if kind == RESPONSE and _looks_like_toc_entry(paragraph, previous_kind):

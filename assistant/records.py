@@ -20,6 +20,17 @@ TABLE = "table"
 TEXT_KINDS = (RESPONSE, TEMPLATE, TOC, TABLE)
 
 
+def format_locator(page: int | None, page_label: str | None, paragraph: int | None,
+                   section: str = "") -> str:
+    """A place in a plan as people cite it: "p. 86 (PDF page 101)", or for a Word file
+    "<section>, paragraph 214" (the section is left out where it is shown beside)."""
+    if page is not None:
+        if page_label and page_label != str(page):
+            return f"p. {page_label} (PDF page {page})"
+        return f"PDF page {page}"
+    return f"{section}, paragraph {paragraph}" if section else f"paragraph {paragraph}"
+
+
 @dataclass(frozen=True)
 class PlanInfo:
     """One plan as the manifest knows it."""
@@ -129,12 +140,7 @@ class Passage:
 
     @property
     def locator(self) -> str:
-        """A human-readable place in the plan: "p. 86 (PDF page 101)" or "§ 6.1, ¶ 214"."""
-        if self.page is not None:
-            if self.page_label and self.page_label != str(self.page):
-                return f"p. {self.page_label} (PDF page {self.page})"
-            return f"PDF page {self.page}"
-        return f"{self.section or 'document'}, paragraph {self.paragraph}"
+        return format_locator(self.page, self.page_label, self.paragraph, self.section or "document")
 
 
 @dataclass(frozen=True)
