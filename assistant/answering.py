@@ -50,7 +50,7 @@ def compose_answer(question: str, states: Sequence[str], passages_by_state: dict
     query_vector = embedder.embed_query(question)
     budget = PER_STATE_SENTENCES if per_state else MAX_SENTENCES
     for state, passages in passages_by_state.items():
-        relevant = relevant_passages(passages, abstain_below)
+        relevant = relevant_passages(passages, abstain_below, question)
         chosen = select_sentences(query_vector, relevant, embedder, budget, question=question,
                                   abstain_below=abstain_below)
         body = _cite(chosen, relevant, citations)
@@ -69,9 +69,34 @@ def compose_answer(question: str, states: Sequence[str], passages_by_state: dict
                   citations=tuple(citations), evidence=tuple(evidence), sections=tuple(sections))
 
 
-def relevant_passages(passages: Sequence[Passage], abstain_below: float) -> list[Passage]:
+# A passage a little under the bar still counts when it holds a phrase of the question word for
+# word ("early college"): embeddings of short questions undervalue exact topical matches.
+PHRASE_RESCUE_RATIO = 0.85
+
+
+def relevant_passages(passages: Sequence[Passage], abstain_below: float,
+                      question: str = "") -> list[Passage]:
     """Passages close enough to the question to count as evidence (the calibrated bar)."""
-    return [p for p in passages if p.similarity >= abstain_below]
+    phrases = question_phrases(question)
+    return [p for p in passages if p.similarity >= abstain_below or (
+        phrases and p.similarity >= PHRASE_RESCUE_RATIO * abstain_below and holds_phrase(p.text, phrases))]
+
+
+def question_phrases(question: str) -> list[tuple[str, ...]]:
+    """Runs of two or more adjacent topical words of the question, as stems."""
+    runs: list[list[TopicalTerm]] = []
+    for term in topical_terms(question):
+        if runs and term.position == runs[-1][-1].position + 1:
+            runs[-1].append(term)
+        else:
+            runs.append([term])
+    return [tuple(t.stem for t in run) for run in runs if len(run) >= 2]
+
+
+def holds_phrase(text: str, phrases: Sequence[tuple[str, ...]]) -> bool:
+    words = _TOKEN_RE.findall(text.lower())
+    stemmed = " " + " ".join(_stemmer().stemWords(words)) + " " if words else ""
+    return any(f" {' '.join(phrase)} " in stemmed for phrase in phrases)
 
 
 def closest_passages(passages_by_state: dict[str, list[Passage]], n: int = 3) -> list[Passage]:

@@ -99,7 +99,7 @@ class Assistant:
         if llm and client is None:
             raise ConfigError("no language model configured: set llm_base_url (ESSA_QA_LLM_BASE_URL)")
         checked: list = []
-        evidence = [p for ps in by_state.values() for p in relevant_passages(ps, self.abstain_below)]
+        evidence = [p for ps in by_state.values() for p in relevant_passages(ps, self.abstain_below, question)]
         topic = self.topic_check(question, retrieved)
         nothing_close = not evidence and topic.rarest_missing
         if nothing_close or evidence and absent_topic(topic, retrieved.best_similarity, self.abstain_below):

@@ -293,3 +293,24 @@ def test_absent_topic_questions_abstain_naming_the_topic(real_assistant, questio
     assert answer.reason.startswith("The indexed plans do not appear to address ") and word in answer.reason
     assert answer.citations == () and answer.related  # still shows the closest passages
     assert {c.state for c in answer.related} == {state}
+
+
+def test_phrase_of_the_question_rescues_a_passage_just_under_the_bar():
+    from assistant.answering import holds_phrase, question_phrases, relevant_passages
+    from assistant.records import Passage
+
+    phrases = question_phrases("Which states offer dual enrollment or early college?")
+    assert ("earli", "colleg") in phrases and ("dual", "enrol") in phrases
+    assert holds_phrase("We expand Early College programs.", phrases)
+    assert not holds_phrase("College readiness starts early.", phrases)
+
+    def passage(text, similarity):
+        return Passage(chunk_id=text[:8], text=text, state="MA", source="MA.pdf", page=1, page_label="1",
+                       section="", paragraph=None, score=1.0, similarity=similarity)
+
+    close = passage("Early college models grow each year.", 0.43)
+    unrelated = passage("College readiness starts early for every child.", 0.43)
+    far = passage("Early college models grow each year.", 0.30)
+    question = "Which states offer dual enrollment or early college?"
+    assert relevant_passages([close, unrelated, far], 0.48, question) == [close]
+    assert relevant_passages([close], 0.48) == []  # no question, no rescue
