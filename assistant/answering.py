@@ -83,14 +83,9 @@ def relevant_passages(passages: Sequence[Passage], abstain_below: float,
 
 
 def question_phrases(question: str) -> list[tuple[str, ...]]:
-    """Runs of two or more adjacent topical words of the question, as stems."""
-    runs: list[list[TopicalTerm]] = []
-    for term in topical_terms(question):
-        if runs and term.position == runs[-1][-1].position + 1:
-            runs[-1].append(term)
-        else:
-            runs.append([term])
-    return [tuple(t.stem for t in run) for run in runs if len(run) >= 2]
+    """Pairs of adjacent topical words of the question ("early college"), as stems."""
+    terms = topical_terms(question)
+    return [(a.stem, b.stem) for a, b in zip(terms, terms[1:]) if b.position == a.position + 1]
 
 
 def holds_phrase(text: str, phrases: Sequence[tuple[str, ...]]) -> bool:
