@@ -2,7 +2,7 @@
 
 Usage (from the repository root, venv active):
 
-    python eval/check_questions.py [--questions eval/questions.jsonl] [--plans /work/shared/plans]
+    python eval/check_questions.py [--questions eval/questions.jsonl] [--plans DIR (default $ESSA_QA_PLANS_DIR or ../shared/plans)]
 
 Asserts: unique ids, required fields, valid kinds and categories, every key term found at its
 locators (PDF: on the page; DOCX: in the paragraph or the 3 following), unanswerable questions
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections import Counter
@@ -22,6 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.ingest import parse_plan  # noqa: E402
+
+DEFAULT_PLANS = Path(os.environ.get("ESSA_QA_PLANS_DIR")
+                     or Path(__file__).resolve().parents[1].parent / "shared" / "plans")
 
 KINDS = ("lookup", "explain", "compare", "category", "unanswerable")
 CATEGORIES = ("multiple_pathways", "personalized_competency", "technology", "transitions",
@@ -239,7 +243,7 @@ def main(argv=None) -> int:
     here = Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--questions", type=Path, default=here / "questions.jsonl")
-    ap.add_argument("--plans", type=Path, default=Path("/work/shared/plans"))
+    ap.add_argument("--plans", type=Path, default=DEFAULT_PLANS)
     ap.add_argument("--warnings", action="store_true", help="also list key terms missing at some locators")
     args = ap.parse_args(argv)
 

@@ -9,6 +9,7 @@ Usage (from the repo root):  python eval/labels/check_labels.py [labels.jsonl]
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from assistant.ingest import parse_plan  # noqa: E402
 
-PLANS = Path("/work/shared/plans")
+# Like the tests: $ESSA_QA_PLANS_DIR, else ../shared/plans beside the project.
+PLANS = Path(os.environ.get("ESSA_QA_PLANS_DIR") or ROOT.parent / "shared" / "plans")
 FILES = {"DE": "DE.pdf", "MA": "MA.pdf", "NV": "NV.docx"}
 CATEGORIES = [
     "multiple_pathways", "personalized_competency", "technology", "transitions",
