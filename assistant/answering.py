@@ -317,7 +317,8 @@ _ENDS_WELL = re.compile(r"[.!?][\"”’)]*$")
 _LEANS_ON_CONTEXT = re.compile(
     r"^(?:This|These|Those|That|It|Its|They|Their|Such|He|She|Also|Furthermore|Moreover|Additionally|"
     r"However|Therefore|Thus|Hence|Conversely|Similarly|Likewise|Finally|Second|Third|Then|In response|"
-    r"In addition|As a result|As such|For example|For instance|In this way|To that end|Here)\b")
+    r"In addition|As a result|As such|For example|For instance|In this way|To that end|Here|"
+    r"A similar|The same|Another|(?:Many|Some|All|Each|Most|One|Both) of (?:these|those|them|the above))\b")
 # The Department's template asks, and plan cross-references, are not the state's policy.
 _TEMPLATE_LIKE = re.compile(
     r"^(?:Does the State|Is the State|Will the State|The State[’']s strategies|The description|"
