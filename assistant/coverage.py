@@ -16,27 +16,11 @@ from .states import state_name
 
 
 @dataclass(frozen=True)
-class CellCitation:
-    state: str
-    source: str
-    page: int | None
-    page_label: str | None
-    section: str
-    paragraph: int | None
-    chunk_id: str
-    score: float
-
-    @property
-    def locator(self) -> str:
-        return format_locator(self.page, self.page_label, self.paragraph, self.section or "document")
-
-
-@dataclass(frozen=True)
 class CoverageCell:
     state: str
     category: str
     count: int
-    best: CellCitation | None
+    best: Passage | None  # its score is the category score
 
 
 @dataclass(frozen=True)
@@ -114,7 +98,7 @@ def coverage_table(assistant) -> CoverageTable:
             strong = _strong_chunks(assistant, state, category)
             best = strong[0] if strong else None
             row.append(CoverageCell(state=state, category=category, count=len(strong),
-                                    best=_citation(best, category) if best else None))
+                                    best=_passage(best, category, tagger) if best else None))
         rows.append(tuple(row))
     return CoverageTable(states=states, categories=tagger.ids,
                          labels=tuple(tagger.label(c) for c in tagger.ids), cells=tuple(rows))
@@ -131,12 +115,6 @@ def _strong_chunks(assistant, state: str, category: str) -> list[Chunk]:
     chunks = [c for c in assistant.index.chunks
               if c.state == state and c.kind in (RESPONSE, TABLE) and category in tagger.carried(c.categories)]
     return sorted(chunks, key=lambda c: (-c.categories.get(category, 0.0), c.unit, c.char_start))
-
-
-def _citation(chunk: Chunk, category: str) -> CellCitation:
-    return CellCitation(state=chunk.state, source=chunk.source, page=chunk.page,
-                        page_label=chunk.page_label, section=chunk.section, paragraph=chunk.paragraph,
-                        chunk_id=chunk.id, score=round(chunk.categories.get(category, 0.0), 4))
 
 
 def _passage(chunk: Chunk, category: str, tagger) -> Passage:
