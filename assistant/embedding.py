@@ -18,6 +18,7 @@ import numpy as np
 from .errors import ConfigError
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+QUERY_CACHE_SIZE = 256
 
 
 class Embedder:
@@ -50,7 +51,16 @@ class Embedder:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        """One question's vector, remembered: an answer searches each state, checks the topic and
+        ranks sentences with the same question, and each would otherwise embed it again."""
+        cache = self.__dict__.setdefault("_query_cache", {})
+        if text not in cache:
+            if len(cache) >= QUERY_CACHE_SIZE:
+                cache.pop(next(iter(cache)))  # oldest first: dicts keep insertion order
+            vector = self.embed([text])[0]
+            vector.setflags(write=False)
+            cache[text] = vector
+        return cache[text]
 
     def info(self) -> dict:
         return {"name": self.name, "dim": self.dim, "fingerprint": self.fingerprint}

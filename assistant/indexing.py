@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -47,7 +47,6 @@ class _Progress:
     on_plan: Callable[[str], None] | None = None
     on_embed_start: Callable[[str, int], None] | None = None
     on_embedded: Callable[[int], None] | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def chunker_settings(settings: Settings, embedder: Embedder) -> ChunkerSettings:
