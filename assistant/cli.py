@@ -105,17 +105,17 @@ def plans_list(plans_dir: Path, index_dir: Path, as_json: bool) -> None:
 @PLANS_OPTION
 @INDEX_OPTION
 @click.option("--rebuild", is_flag=True, help="Re-embed every plan (needed after a model change).")
-@click.option("--embedder", default=None, help="Embedding backend: minilm (default) or hash.")
+@click.option("--embedder", default=None, help="Embedding backend: mpnet (default), minilm or hash.")
 @handles_errors
 def index_cmd(plans_dir: Path, index_dir: Path, rebuild: bool, embedder: str | None) -> None:
     """Embed new or changed plans, drop removed ones; the old index stays live until the new is written."""
     from tqdm import tqdm
 
-    from .embedding import get_embedder
+    from .embedders import get_embedder
     from .indexing import _Progress, build_index
 
     settings = load_settings()
-    backend = get_embedder(embedder or settings.embedder)
+    backend = get_embedder(embedder, settings)
     state: dict[str, tqdm] = {}
 
     def on_embed_start(_: str, total: int) -> None:
@@ -210,13 +210,15 @@ def ask_cmd(question, index_dir, k, states, categories, fmt, use_llm, as_json) -
 @click.option("--questions", "n_questions", default=50, show_default=True)
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Scratch directory for the benchmark's index (default: a temporary one).")
+@click.option("--int8-quality", is_flag=True,
+              help="Also build a whole int8 index and score its retrieval beside fp32's (minutes).")
 @JSON_OPTION
 @handles_errors
-def bench_cmd(plans_dir: Path, n_questions: int, work: Path | None, as_json: bool) -> None:
-    """Index build speed next to bare encode, warm ask latency, peak RSS."""
+def bench_cmd(plans_dir: Path, n_questions: int, work: Path | None, int8_quality: bool, as_json: bool) -> None:
+    """Index build next to bare encode, fp32 vs int8, warm ask vs one query embedding, peak RSS."""
     from .bench import run_benchmark
 
-    results = run_benchmark(plans_dir, n_questions=n_questions, work_dir=work,
+    results = run_benchmark(plans_dir, n_questions=n_questions, work_dir=work, int8_quality=int8_quality,
                             log=lambda line: click.echo(line, err=True))
     if as_json:
         emit(results)
@@ -238,6 +240,7 @@ _COMMAND_MODULES: list[tuple[str, str]] = [
     ("cli_categories", "coverage_cmd"),
     ("cli_serve", "serve_cmd"),
     ("cli_eval", "eval_cmd"),
+    ("cli_eval", "fit_cmd"),
 ]
 for _module, _attribute in _COMMAND_MODULES:
     _register(_module, _attribute)

@@ -40,11 +40,11 @@ def tag_cmd(index_dir: Path, categories_file: Path | None, calibrate: bool, labe
     if calibrate:
         from .calibration import calibrate as run_calibration
         from .calibration import load_labels, report_markdown, write_fits, write_model
-        from .embedding import embedder_for_fingerprint
+        from .embedders import embedder_for_index
         from .store import load_index
 
         stored = load_index(index_dir)
-        embedder = embedder_for_fingerprint(stored.manifest["embedding"]["fingerprint"])
+        embedder = embedder_for_index(stored.manifest["embedding"])
         tagger = CategoryTagger.load(categories_file)
         report = run_calibration(tagger, stored.chunks, stored.vectors, embedder,
                                  load_labels(labels_file), folds=folds)

@@ -16,13 +16,22 @@ DEFAULT_CONFIG_FILE = "essa-qa.toml"
 
 @dataclass(frozen=True)
 class Settings:
-    embedder: str = "minilm"  # "minilm" (all-MiniLM-L6-v2 bundled offline) or "fake" for tests
+    # Embedding backend (assistant/embedders): "mpnet" (all-mpnet-base-v2, assembled at set-up),
+    # "minilm" (all-MiniLM-L6-v2, shipped in a package) or "hash" (no model; tests).
+    embedder: str = "mpnet"
+    embedder_model_dir: str = ""  # your own copy of that model's folder (checked against its SHA-256)
+    embedder_precision: str = "fp32"  # "int8": dynamic quantization (measured by `essa-qa bench`)
+    embedder_batch_size: int = 0  # 0 = the backend's measured best
+    model_cache: str = ""  # where assembled models live; "" = $XDG_CACHE_HOME/essa-qa/models
+    embedding_cache: str = ""  # "" = <index>/cache/embeddings.sqlite; "off" = no cache
     chunk_max_tokens: int = 260  # cl100k tokens; issue asks for about 200-300
     chunk_min_tokens: int = 40
     chunk_overlap_tokens: int = 60  # carry the previous sentence when it is this short or shorter
-    model_max_wordpieces: int = 256  # all-MiniLM-L6-v2 silently truncates past this
-    fusion: str = "rrf"  # "rrf", "bm25", "dense"
-    rrf_k: int = 60
+    model_max_wordpieces: int = 256  # a chunk's own words; with its header it fits the model's window
+    chunk_header: int = 1  # 1: plan title and section path go before each chunk in what models read
+    # The fitted fusion, reranker, sentence and decision models; "" = the file shipped for the
+    # index's embedder (assistant/data/pipeline.<backend>.toml, written by `essa-qa fit --write`).
+    pipeline_model: str = ""
     # Below this question-passage cosine a passage is not evidence; negative = the embedder's own
     # calibrated default (see eval/README.md for how it was set).
     abstain_similarity: float = -1.0

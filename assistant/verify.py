@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunking import sentence_spans
-from .embedding import MINILM_NAME
+from .embedders import MODELS
 from .records import Passage
 
 CITE_RE = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
 # Share of a claim's content words that one cited passage sentence must hold.
 LEXICAL_BAR = 0.5
 # Claim-to-passage-sentence cosine per embedder (cosines are not comparable across models).
-COSINE_BAR = {MINILM_NAME: 0.55, "hash-bow-512": 0.35}
+COSINE_BAR = {MODELS["minilm"].name: 0.55, "hash-bow-512": 0.35}
 DEFAULT_COSINE_BAR = 0.5
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|rules?|prompts?|above|previous)\b|"

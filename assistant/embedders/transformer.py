@@ -1,0 +1,121 @@
+"""A sentence-transformers model folder (mean pooling) run through `transformers` directly.
+
+Running the model ourselves gives the token vectors and their character offsets, so one forward
+pass over a chunk yields the chunk's vector (mean of all tokens: the same vector
+SentenceTransformer.encode gives) and a vector per sentence (mean of that sentence's tokens, read
+in the context of its chunk: "late chunking"). Sentence vectors then cost no model time at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Embedder, Spans
+from .models import ModelSpec, model_dir, verify
+
+PRECISIONS = ("fp32", "int8")
+
+
+class TransformerEmbedder(Embedder):
+    def __init__(self, spec: ModelSpec, directory: str | os.PathLike | None = None,
+                 precision: str = "fp32", batch_size: int = 0,
+                 cache_dir: str | os.PathLike | None = None):
+        if precision not in PRECISIONS:
+            raise ConfigError(f"unknown embedder precision {precision!r}; choose one of {PRECISIONS}")
+        self.spec = spec
+        self.backend = spec.key
+        self.name = spec.name
+        self.dim = spec.dim
+        self.precision = precision
+        self.batch_size = batch_size or spec.batch_size
+        self.abstain_similarity = spec.abstain_similarity
+        self._directory = directory
+        self._cache_dir = cache_dir
+
+    @cached_property
+    def model_dir(self) -> str:  # type: ignore[override]
+        return str(model_dir(self.spec, self._directory, self._cache_dir))
+
+    @cached_property
+    def fingerprint(self) -> str:  # type: ignore[override]
+        digest = verify(self.spec, Path(self.model_dir))
+        return f"{self.name}@sha256:{digest}" + ("" if self.precision == "fp32" else f"+{self.precision}")
+
+    @cached_property
+    def max_tokens(self) -> int:  # type: ignore[override]
+        config = Path(self.model_dir) / "sentence_bert_config.json"
+        return int(json.loads(config.read_text(encoding="utf-8")).get("max_seq_length", 256))
+
+    @cached_property
+    def _model(self):
+        # The model ships inside packages; never reach for the hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar between question and answer
+        _require_mean_pooling(Path(self.model_dir))
+        tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        model = AutoModel.from_pretrained(self.model_dir).eval()
+        if self.precision == "int8":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.ao's deprecation notices
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return tokenizer, model
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([rows[0] for rows in self._pooled(texts, [()] * len(texts))])
+
+    def embed_spans_batch(self, texts: Sequence[str], spans: Sequence[Spans]) -> list[np.ndarray]:
+        return self._pooled(texts, spans)
+
+    def _pooled(self, texts: Sequence[str], spans: Sequence[Spans]) -> list[np.ndarray]:
+        import torch
+
+        tokenizer, model = self._model
+        batch = tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens,
+                          return_tensors="pt", return_offsets_mapping=True,
+                          return_special_tokens_mask=True)
+        offsets = batch.pop("offset_mapping").numpy()
+        special = batch.pop("special_tokens_mask").numpy().astype(bool)
+        with torch.inference_mode():
+            tokens = model(**batch).last_hidden_state.float().numpy()
+        mask = batch["attention_mask"].numpy().astype(bool)
+        out, orphans = [], []
+        for row, text_spans in enumerate(spans):
+            vectors = np.zeros((1 + len(text_spans), self.dim), dtype=np.float32)
+            vectors[0] = tokens[row][mask[row]].mean(axis=0)
+            words = mask[row] & ~special[row]
+            starts, ends = offsets[row, :, 0], offsets[row, :, 1]
+            for j, (a, b) in enumerate(text_spans, 1):
+                inside = words & (ends > a) & (starts < b)
+                if inside.any():
+                    vectors[j] = tokens[row][inside].mean(axis=0)
+                else:
+                    orphans.append((row, j, texts[row][a:b]))  # cut off by truncation
+            out.append(vectors)
+        if orphans:  # rare: embed them on their own rather than give them no vector
+            alone = self.embed_batch([text for _, _, text in orphans])
+            for (row, j, _), vector in zip(orphans, alone):
+                out[row][j] = vector
+        return out
+
+
+def _require_mean_pooling(directory: Path) -> None:
+    config = directory / "1_Pooling" / "config.json"
+    try:
+        pooling = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{config}: cannot read the pooling configuration ({exc})") from exc
+    if not pooling.get("pooling_mode_mean_tokens"):
+        raise ConfigError(f"{directory}: only mean-pooling sentence-transformers models are supported")
