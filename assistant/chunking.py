@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 from itertools import groupby
 
-from .ingest import heading_level
+from .ingest import LEADING_BULLET, heading_level
 from .records import Block, Chunk, Document, Unit
+from .states import state_name
 from .tokens import count_tokens, count_wordpieces
 
 
@@ -25,32 +26,79 @@ class ChunkerSettings:
     overlap_tokens: int = 60
     max_wordpieces: int = 256
     model_dir: str = ""
+    header: bool = True  # state, plan title and section path in what the models read
 
     def fingerprint(self) -> dict:
         """What must match between an index and the code that reads it."""
         return {"max_tokens": self.max_tokens, "min_tokens": self.min_tokens,
                 "overlap_tokens": self.overlap_tokens, "max_wordpieces": self.max_wordpieces,
-                "version": CHUNKER_VERSION}
+                "header": self.header, "version": CHUNKER_VERSION}
 
 
-# Bump when the chunk boundaries change for the same settings: old indexes are then refused.
-CHUNKER_VERSION = 4
+# Bump when the chunk boundaries, headers or sentence spans change for the same settings: old
+# indexes are then refused.
+CHUNKER_VERSION = 5
+# Word pieces kept free in the model's window for the chunk header.
+HEADER_WORDPIECES = 64
+HEADER_MAX_CHARS = 220
 
 _ABBREVIATIONS = {"u.s", "e.g", "i.e", "mr", "mrs", "ms", "dr", "no", "st", "vs", "etc", "inc",
                   "jr", "sr", "sec", "p", "pp", "approx", "dept", "gov", "d.c", "a.m", "p.m"}
 _SENTENCE_END = re.compile(r"[.!?](?:[\"”’)\]]*)(?=\s+[\"“(•A-Z0-9])|\n\n|\n(?=[•\-–*]|\w)")
 
 
-def chunk_document(document: Document, settings: ChunkerSettings) -> list[Chunk]:
-    """Every sentence of every unit lands in at least one chunk; ids are stable across runs."""
+def chunk_document(document: Document, settings: ChunkerSettings, title: str = "") -> list[Chunk]:
+    """Every sentence of every unit lands in at least one chunk; ids are stable across runs.
+    `title` is the plan's title (from the manifest) for the chunk headers."""
     chunks: list[Chunk] = []
     for unit in document.units:
         for blocks in _runs(unit):
             section, kind = blocks[-1].section, blocks[-1].kind
             spans = _sentence_spans(unit.text, blocks[0].start, blocks[-1].end)
+            header = chunk_header(document.state, title or document.title, section) if settings.header else ""
             for start, end in _pack(unit.text, spans, settings):
-                chunks.append(_make_chunk(document, unit, blocks, section, kind, start, end, settings))
+                chunks.append(_make_chunk(document, unit, blocks, section, kind, start, end, header))
     return chunks
+
+
+def chunk_header(state: str, title: str, section: str) -> str:
+    """What the models read before a chunk's text: "Delaware Consolidated State Plan ... › Section 6:
+    Supporting All Students › 6.1 ...". A plan title names its state; without one, the state's name
+    stands in. Long section paths keep their first and last parts (the most specific)."""
+    title = title or f"{state_name(state)} ESSA State Plan"
+    if state_name(state).lower() not in title.lower():
+        title = f"{state_name(state)}: {title}"
+    parts = [p for p in section.split(" › ") if p]
+    header = " › ".join([title, *parts])
+    while len(header) > HEADER_MAX_CHARS and len(parts) > 1:
+        parts = parts[:1] + parts[2:] if len(parts) > 2 else parts[1:]
+        header = " › ".join([title, *parts])
+    return header[:HEADER_MAX_CHARS]
+
+
+def embedding_text(chunk: Chunk) -> tuple[str, list[tuple[int, int]]]:
+    """The text the models read (header, a newline, the chunk's own words) and where the chunk's
+    quotable sentences sit in it. Quotes and the passage shown stay the plan's own words."""
+    if not chunk.header:
+        return chunk.text, list(chunk.sentences)
+    shift = len(chunk.header) + 1
+    return f"{chunk.header}\n{chunk.text}", [(a + shift, b + shift) for a, b in chunk.sentences]
+
+
+def quote_spans(text: str) -> list[tuple[int, int]]:
+    """The pieces of a passage a quote can be: each sentence without its leading bullet; of a
+    "term | a whole sentence" table row only the sentence cell (any other row stays whole)."""
+    out = []
+    for start, end in sentence_spans(text):
+        if " | " in text[start:end]:
+            cut = text.rfind(" | ", start, end) + 3
+            if end - cut >= 60:
+                start = cut
+        bullet = LEADING_BULLET.match(text[start:end])
+        if bullet and bullet.end() < end - start:
+            start += bullet.end()
+        out.append((start, end))
+    return out
 
 
 def _runs(unit: Unit) -> list[list[Block]]:
@@ -172,7 +220,7 @@ def _fits_model(text: str, settings: ChunkerSettings) -> bool:
 
 
 def _make_chunk(document: Document, unit: Unit, blocks: list[Block], section: str, kind: str,
-                start: int, end: int, settings: ChunkerSettings) -> Chunk:
+                start: int, end: int, header: str) -> Chunk:
     first = next(b for b in blocks if b.end >= start)
     last = next(b for b in reversed(blocks) if b.start <= end)
     key = f"{document.sha256}:{unit.index}:{start}:{end}"
@@ -192,4 +240,6 @@ def _make_chunk(document: Document, unit: Unit, blocks: list[Block], section: st
         char_start=start,
         char_end=end,
         n_tokens=count_tokens(text),
+        header=header,
+        sentences=tuple(quote_spans(text)),
     )

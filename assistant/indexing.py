@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .chunking import ChunkerSettings, chunk_document
+from .chunking import HEADER_WORDPIECES, ChunkerSettings, chunk_document, embedding_text
 from .config import Settings
-from .embedding import Embedder
+from .embedders import Embedder, EmbeddingCache
 from .errors import IndexMismatchError, PlanError
 from .ingest import parse_plan, sha256_of
 from .plans import discover_plans
@@ -50,9 +50,19 @@ class _Progress:
 
 
 def chunker_settings(settings: Settings, embedder: Embedder) -> ChunkerSettings:
+    # A chunk and its header must fit the model's window, or its tail is never read.
+    room = embedder.max_tokens - HEADER_WORDPIECES if embedder.max_tokens and settings.chunk_header else 0
+    max_wordpieces = min(settings.model_max_wordpieces, room) if room > 0 else settings.model_max_wordpieces
     return ChunkerSettings(max_tokens=settings.chunk_max_tokens, min_tokens=settings.chunk_min_tokens,
-                           overlap_tokens=settings.chunk_overlap_tokens,
-                           max_wordpieces=settings.model_max_wordpieces, model_dir=embedder.model_dir)
+                           overlap_tokens=settings.chunk_overlap_tokens, max_wordpieces=max_wordpieces,
+                           model_dir=embedder.model_dir, header=bool(settings.chunk_header))
+
+
+def embedding_cache(settings: Settings, index_dir: Path) -> EmbeddingCache | None:
+    """The index's embedding cache (see Settings.embedding_cache), or None when it is off."""
+    if settings.embedding_cache == "off":
+        return None
+    return EmbeddingCache(settings.embedding_cache or Path(index_dir) / "cache" / "embeddings.sqlite")
 
 
 def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: Settings,
@@ -69,6 +79,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     warnings: list[str] = []
     kept_chunks: list[Chunk] = []
     kept_vectors: list[np.ndarray] = []
+    kept_sentences: list[np.ndarray] = []
     plans_meta: dict[str, dict] = {}
     embedded, unchanged = [], []
     new_chunks: list[Chunk] = []
@@ -77,7 +88,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
         digest = sha256_of(plan.path)
         previous = old_plans.get(plan.path.name)
         if previous and previous["sha256"] == digest and previous["state"] == plan.state:
-            _keep(old, plan.path.name, kept_chunks, kept_vectors)
+            _keep(old, plan.path.name, kept_chunks, kept_vectors, kept_sentences)
             plans_meta[plan.path.name] = previous
             unchanged.append(plan.path.name)
             continue
@@ -88,11 +99,11 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
         except PlanError as exc:
             failed.append(str(exc))
             if previous:  # keep what was indexed rather than lose it to a broken copy
-                _keep(old, plan.path.name, kept_chunks, kept_vectors)
+                _keep(old, plan.path.name, kept_chunks, kept_vectors, kept_sentences)
                 plans_meta[plan.path.name] = previous
             continue
         warnings.extend(document.warnings)
-        chunks = chunk_document(document, chunker)
+        chunks = chunk_document(document, chunker, title=plan.info.title if plan.info else "")
         new_chunks.extend(chunks)
         plans_meta[plan.path.name] = {
             "state": plan.state, "sha256": digest, "format": document.format,
@@ -105,10 +116,20 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     started = time.perf_counter()
     if progress.on_embed_start:
         progress.on_embed_start("embedding", len(new_chunks))
-    new_vectors = embedder.embed([c.text for c in new_chunks], progress=progress.on_embedded)
+    # One pass gives each chunk's vector and its sentences' vectors (see embedders.transformer).
+    inputs = [embedding_text(c) for c in new_chunks]
+    cache = embedding_cache(settings, index_dir)
+    try:
+        new_vectors, sentence_rows = embedder.embed_with_spans(
+            [text for text, _ in inputs], [spans for _, spans in inputs],
+            progress=progress.on_embedded, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
     embed_seconds = time.perf_counter() - started
     chunks = kept_chunks + tagger.tag(new_chunks, new_vectors, embedder)
-    vectors = np.vstack(kept_vectors + [new_vectors]) if kept_vectors else new_vectors
+    vectors = np.vstack(kept_vectors + [new_vectors]).reshape(len(chunks), embedder.dim)
+    sentence_vectors = np.vstack(kept_sentences + sentence_rows + [np.zeros((0, embedder.dim))])
     changed = bool(embedded or removed or old is None)
     if changed:
         manifest = {
@@ -119,7 +140,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
             "categories": tagger.fingerprint(),
             "plans": plans_meta,
         }
-        save_index(index_dir, manifest, chunks, vectors.reshape(len(chunks), embedder.dim))
+        save_index(index_dir, manifest, chunks, vectors, sentence_vectors.astype(np.float32))
     return IndexReport(index_dir=Path(index_dir), embedded=tuple(embedded), unchanged=tuple(unchanged),
                        removed=removed, failed=tuple(failed), warnings=tuple(warnings),
                        chunks_embedded=len(new_chunks), embed_seconds=embed_seconds,
@@ -138,9 +159,11 @@ def _previous_index(index_dir: Path, embedder: Embedder, chunker: ChunkerSetting
     return old
 
 
-def _keep(old: StoredIndex | None, source: str, chunks: list[Chunk], vectors: list[np.ndarray]) -> None:
+def _keep(old: StoredIndex | None, source: str, chunks: list[Chunk], vectors: list[np.ndarray],
+          sentences: list[np.ndarray]) -> None:
     if old is None:
         return
     rows = [i for i, c in enumerate(old.chunks) if c.source == source]
     chunks.extend(old.chunks[i] for i in rows)
     vectors.append(old.vectors[rows])
+    sentences.extend(old.sentence_rows(i) for i in rows)

@@ -108,12 +108,16 @@ class Chunk:
     char_end: int
     n_tokens: int
     categories: dict[str, float] = field(default_factory=dict)
+    header: str = ""  # plan title and section path: read by the models, never quoted
+    sentences: tuple[tuple[int, int], ...] = ()  # quotable spans of `text`; one vector each
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Chunk":
+        data = dict(data)
+        data["sentences"] = tuple(tuple(span) for span in data.get("sentences", ()))
         return cls(**data)
 
 
@@ -135,8 +139,11 @@ class Passage:
     category_scores: dict[str, float] = field(default_factory=dict)
     unit: int = 0
     char_start: int = 0
-    similarity: float = 0.0  # cosine of question and passage: the calibrated relevance signal
+    similarity: float = 0.0  # cosine of question and passage (chunk vector)
     paragraph_end: int | None = None
+    sentence_similarity: float = 0.0  # cosine of question and the passage's best sentence
+    relevance: float | None = None  # the second stage's probability that it answers the question
+    sentences: tuple[tuple[int, int], ...] = ()  # quotable spans of `text` (Chunk.sentences)
 
     @property
     def locator(self) -> str:

@@ -2,7 +2,10 @@
 
 Layout of the index directory:
     CURRENT                 name of the live generation (replaced atomically)
-    gen-<time>-<rand>/      manifest.json, chunks.jsonl, vectors.npy, faiss.index
+    gen-<time>-<rand>/      manifest.json, chunks.jsonl, vectors.npy (one row per chunk),
+                            sentences.npy (one row per quotable sentence, chunk by chunk, in the
+                            order of each chunk's `sentences`), faiss.index
+    cache/embeddings.sqlite embeddings by model and text (assistant/embedders/cache.py)
 A writer builds a new generation beside the live one and only then swaps CURRENT, so a run that
 is killed midway leaves the previous index loadable.
 """
@@ -15,6 +18,7 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +26,7 @@ import numpy as np
 from .errors import IndexMismatchError, IndexMissingError
 from .records import Chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunk headers and sentence vectors
 CURRENT = "CURRENT"
 
 
@@ -32,9 +36,21 @@ class StoredIndex:
     manifest: dict
     chunks: tuple[Chunk, ...]
     vectors: np.ndarray
+    sentence_vectors: np.ndarray
 
     def plan_hashes(self) -> dict[str, str]:
         return {source: plan["sha256"] for source, plan in self.manifest.get("plans", {}).items()}
+
+    def sentence_rows(self, i: int) -> np.ndarray:
+        """Chunk i's sentence vectors, one row per span in `chunks[i].sentences`."""
+        start = int(self.sentence_starts[i])
+        return self.sentence_vectors[start:start + len(self.chunks[i].sentences)]
+
+    @cached_property
+    def sentence_starts(self) -> np.ndarray:
+        """Row of each chunk's first sentence in `sentence_vectors`."""
+        counts = np.array([len(c.sentences) for c in self.chunks], dtype=np.int64)
+        return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if len(counts) else counts
 
 
 def live_generation(index_dir: Path) -> Path | None:
@@ -57,9 +73,14 @@ def load_index(index_dir: Path) -> StoredIndex:
     with open(generation / "chunks.jsonl", encoding="utf-8") as handle:
         chunks = tuple(Chunk.from_json(json.loads(line)) for line in handle if line.strip())
     vectors = np.load(generation / "vectors.npy")
+    sentence_vectors = np.load(generation / "sentences.npy")
     if len(chunks) != len(vectors):
         raise IndexMismatchError(f"{generation}: {len(chunks)} chunks but {len(vectors)} vectors")
-    return StoredIndex(Path(index_dir), manifest, chunks, vectors)
+    n_sentences = sum(len(c.sentences) for c in chunks)
+    if n_sentences != len(sentence_vectors):
+        raise IndexMismatchError(f"{generation}: {n_sentences} sentences but {len(sentence_vectors)} "
+                                 "sentence vectors")
+    return StoredIndex(Path(index_dir), manifest, chunks, vectors, sentence_vectors)
 
 
 def check_compatible(manifest: dict, embedder_fingerprint: str, chunker: dict, index_dir: Path) -> None:
@@ -75,7 +96,8 @@ def check_compatible(manifest: dict, embedder_fingerprint: str, chunker: dict, i
             f"{chunker}; rebuild it with `essa-qa index --rebuild`")
 
 
-def save_index(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndarray) -> Path:
+def save_index(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndarray,
+               sentence_vectors: np.ndarray) -> Path:
     """Write a new generation aside, then swap CURRENT to it in one rename."""
     import faiss
 
@@ -88,10 +110,11 @@ def save_index(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np
     _write_text(staging / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
     _write_text(staging / "chunks.jsonl",
                 "".join(json.dumps(c.to_json(), ensure_ascii=False) + "\n" for c in chunks))
-    with open(staging / "vectors.npy", "wb") as handle:
-        np.save(handle, vectors.astype(np.float32))
-        handle.flush()
-        os.fsync(handle.fileno())
+    for file_name, array in (("vectors.npy", vectors), ("sentences.npy", sentence_vectors)):
+        with open(staging / file_name, "wb") as handle:
+            np.save(handle, np.asarray(array, dtype=np.float32))
+            handle.flush()
+            os.fsync(handle.fileno())
     flat = faiss.IndexFlatIP(vectors.shape[1])
     if len(vectors):
         flat.add(vectors.astype(np.float32))
