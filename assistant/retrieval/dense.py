@@ -1,0 +1,50 @@
+"""The dense side: the question's cosine with every chunk (FAISS, exact inner product) and with
+every sentence (the late-chunked sentence vectors stored at index time)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class DenseIndex:
+    def __init__(self, vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_starts: np.ndarray,
+                 sentence_counts: np.ndarray):
+        import faiss
+
+        self._faiss = faiss.IndexFlatIP(vectors.shape[1])
+        self._faiss.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.n = len(vectors)
+        self._sentences = np.ascontiguousarray(sentence_vectors, dtype=np.float32)
+        self._starts = np.asarray(sentence_starts, dtype=np.int64)
+        self._counts = np.asarray(sentence_counts, dtype=np.int64)
+
+    def chunk_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """Cosine of the question with every chunk (one exact flat search: the corpus is small)."""
+        if not self.n:
+            return np.zeros(0, dtype=np.float32)
+        sims, rows = self._faiss.search(np.asarray(query_vector, dtype=np.float32)[None, :], self.n)
+        scores = np.full(self.n, -1.0, dtype=np.float32)
+        valid = rows[0] >= 0
+        scores[rows[0][valid]] = sims[0][valid]
+        return scores
+
+    def sentence_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """Cosine of the question with every stored sentence, in storage order."""
+        return self._sentences @ np.asarray(query_vector, dtype=np.float32)
+
+    def best_sentence(self, sentence_scores: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        """Per chunk, its best sentence's cosine (`fallback`, the chunk's own, when it has none)."""
+        best = np.array(fallback, dtype=np.float32, copy=True)
+        has = self._counts > 0
+        if has.any() and len(sentence_scores):
+            reduced = np.maximum.reduceat(sentence_scores, self._starts[has])
+            best[has] = reduced
+        return best
+
+    def sentence_rows(self, i: int) -> np.ndarray:
+        start = int(self._starts[i])
+        return self._sentences[start:start + int(self._counts[i])]
+
+    def sentences_of(self, i: int, sentence_scores: np.ndarray) -> np.ndarray:
+        start = int(self._starts[i])
+        return sentence_scores[start:start + int(self._counts[i])]
