@@ -26,6 +26,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .records import RESPONSE, TABLE, Chunk
+from .learning import fit_logistic
 from .tagging import CategoryTagger, LearnedCategory, learned_scores
 
 # DOCX labels: the passage starts in paragraph p and its key terms lie within p..p+3.
@@ -262,30 +263,6 @@ def stratified_folds(labeled: Sequence[LabeledChunk], k: int, seed: int = 13) ->
             folds[i] = (offset + j) % k
         offset += len(members)
     return folds
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
-    """L2-regularized logistic regression by Newton's method: (weights, intercept).
-
-    Minimizes c * sum(log loss) + |w|^2 / 2 with the intercept unpenalized (the objective of
-    scikit-learn's LogisticRegression, which the project does not depend on). A few hundred rows
-    and a few hundred columns: each Newton step is one small linear solve.
-    """
-    n, d = x.shape
-    design = np.hstack([x, np.ones((n, 1))]).astype(np.float64)
-    target = y.astype(np.float64)
-    penalty = np.ones(d + 1)
-    penalty[-1] = 1e-8  # keeps the system solvable when every label is negative
-    theta = np.zeros(d + 1)
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -30, 30)))
-        gradient = c * design.T @ (p - target) + penalty * theta
-        hessian = c * (design.T * (p * (1 - p))) @ design + np.diag(penalty)
-        step = np.linalg.solve(hessian, gradient)
-        theta -= step
-        if np.abs(step).max() < 1e-7:
-            break
-    return theta[:-1], float(theta[-1])
 
 
 def _features(vectors: np.ndarray, similarity: np.ndarray, cues: np.ndarray, scale: float) -> np.ndarray:

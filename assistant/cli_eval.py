@@ -23,22 +23,26 @@ from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors
               help="fast: a fixed third of the questions (every 3rd of each kind).")
 @click.option("--floors", "floors_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Eval config with regression floors (e.g. eval/config.toml): exit 1 when a metric "
-                   "falls below its floor.")
+                   "falls below its floor (or above its ceiling). Its [before] table is shown beside.")
+@click.option("--cv", "folds", default=0, type=click.IntRange(0, 20), show_default=True,
+              help="Fit the learned parts N times, each without one fold of the questions, and answer "
+                   "each question with the models that never saw it (held-out numbers). 0: as shipped.")
 @JSON_OPTION
 @handles_errors
 def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: Path, plans_dir: Path,
-             subset: str, floors_file: Path | None, as_json: bool) -> None:
+             subset: str, floors_file: Path | None, folds: int, as_json: bool) -> None:
     """Score retrieval, citations, abstention and categories on a question set; write a report."""
     from tqdm import tqdm
 
     from .api import Assistant
-    from .evaluation import (fast_subset, floor_violations, load_floors, load_questions,
+    from .evaluation import (fast_subset, floor_violations, load_floors, load_questions, load_reference,
                              run_evaluation, write_report)
 
     questions = load_questions(questions_file)
     if subset == "fast":
         questions = fast_subset(questions)
     floors = load_floors(floors_file, subset) if floors_file else None
+    before = load_reference(floors_file) if floors_file and subset == "full" else None
     assistant = Assistant.load(index_dir)
     bar = tqdm(total=len(questions), unit="q", desc="evaluating", file=sys.stderr)
 
@@ -47,10 +51,11 @@ def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: P
         bar.update(1)
 
     report = run_evaluation(assistant, questions, k=k, plans_dir=plans_dir,
-                            questions_file=str(questions_file), subset=subset, on_question=on_question)
+                            questions_file=str(questions_file), subset=subset, cv=folds,
+                            on_question=on_question)
     bar.close()
     report_dir = report_dir or Path("eval/reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    paths = write_report(report, report_dir, floors)
+    paths = write_report(report, report_dir, floors, before)
     violations = floor_violations(report, floors) if floors else []
     if as_json:
         emit(report.to_dict() | {"report_files": {name: str(p) for name, p in paths.items()},
@@ -62,3 +67,40 @@ def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: P
         click.echo(f"below floor: {line}", err=True)
     if violations:
         sys.exit(1)
+
+
+@click.command("fit")
+@click.option("--questions", "questions_file", default="eval/questions.jsonl", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Question set (JSONL, eval/README.md).")
+@click.option("--k", default=5, show_default=True, help="Passages per state for ask.")
+@INDEX_OPTION
+@click.option("--write", "write_file", is_flag=True,
+              help="Write the models fitted on every question to assistant/data/pipeline.<backend>.toml "
+                   "(or the file pipeline_model names).")
+@JSON_OPTION
+@handles_errors
+def fit_cmd(questions_file: Path, k: int, index_dir: Path, write_file: bool, as_json: bool) -> None:
+    """Fit fusion weights, the second stage, sentence relevance and the answer decision on a question set."""
+    from datetime import date
+
+    from .api import Assistant
+    from .fit import fit_pipeline, prepare
+    from .fitted import default_model_path
+    from .evaluation import load_questions
+
+    assistant = Assistant.load(index_dir)
+    questions = load_questions(questions_file)
+    notes = {"fitted_on": f"{questions_file} ({len(questions)} questions)", "date": date.today().isoformat(),
+             "command": "essa-qa fit --write", "held_out": "essa-qa eval --cv 5 (eval/config.toml notes)"}
+    fitted = fit_pipeline(assistant, prepare(assistant, questions), k, notes)
+    text = fitted.to_toml()
+    if write_file:
+        path = Path(assistant.settings.pipeline_model or default_model_path(assistant.embedder.backend))
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {path}", err=True)
+    if as_json:
+        import tomllib
+
+        emit(tomllib.loads(text))
+    else:
+        click.echo(text)

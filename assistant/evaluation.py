@@ -66,23 +66,29 @@ class Question:
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """One retrieval ablation: a ranker, with or without the state filter and the category boost."""
+    """One retrieval ablation: a ranker (retrieval.MODES), the second stage on or off, with or
+    without the state filter and the category boost."""
 
     name: str
     mode: str
-    state_filter: bool
-    boost: bool
+    rerank: bool = False
+    state_filter: bool = True
+    boost: bool = True
 
 
+# One row per step, each adding to the one above: the lists alone, today's fusion of two of them,
+# the fitted fusion of all three, then the second stage (what `ask` retrieves with).
 CONFIGS = (
-    RetrievalConfig("bm25", "bm25", state_filter=False, boost=False),
-    RetrievalConfig("dense", "dense", state_filter=False, boost=False),
-    RetrievalConfig("hybrid", "hybrid", state_filter=False, boost=False),
-    RetrievalConfig("hybrid+state", "hybrid", state_filter=True, boost=False),
-    RetrievalConfig("hybrid+state+boost", "hybrid", state_filter=True, boost=True),
+    RetrievalConfig("bm25", "bm25"),
+    RetrievalConfig("dense", "dense"),
+    RetrievalConfig("sentence", "sentence"),
+    RetrievalConfig("rrf", "rrf"),
+    RetrievalConfig("fused", "hybrid"),
+    RetrievalConfig("fused+rerank", "hybrid", rerank=True),
+    RetrievalConfig("fused+rerank, no state filter", "hybrid", rerank=True, state_filter=False),
 )
 # What `ask` itself retrieves with: its numbers are the headline.
-MAIN_CONFIG = "hybrid+state+boost"
+MAIN_CONFIG = "fused+rerank"
 RETRIEVAL_METRICS = ("hit@1", "hit@5", "hit@10", "mrr", "ndcg@10")
 
 
@@ -122,6 +128,7 @@ class EvalReport:
     problems: tuple[str, ...]  # quotes not found, questions missed: what to look at first
     seconds: float
     subset: str = "full"
+    cv: int = 0  # > 1: every question answered by models fitted on the other folds (held out)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -205,38 +212,59 @@ def _plan_texts(plans_dir: str, files: tuple[tuple[str, str], ...]) -> dict[str,
     return plans
 
 
+# Metrics where lower is better: their limits are ceilings, named "<metric>" in a [ceilings] table.
+LOWER_IS_BETTER = ("false_abstention_rate", "latency_p50_s", "latency_p95_s")
+
+
 def load_floors(path: str | Path = DEFAULT_FLOORS, subset: str | None = None) -> dict[str, float]:
     """Metric name -> lowest acceptable value: the eval config's `[floors]` table for the full set,
-    `[floors_fast]` for the fast subset (its own numbers: a third of the questions)."""
-    path = Path(path)
+    `[floors_fast]` for the fast subset (its own numbers: a third of the questions). A metric where
+    lower is better comes from `[ceilings]` (`[ceilings_fast]`) and is checked the other way."""
     table = "floors_fast" if subset == "fast" else "floors"
+    floors = _table(path, table, required=True)
+    ceilings = _table(path, table.replace("floors", "ceilings"), required=False)
+    for name in ceilings:
+        if name not in LOWER_IS_BETTER:
+            raise EvalError(f"{path}: {name} is not a lower-is-better metric; give it a floor")
+    return {**floors, **ceilings}
+
+
+def load_reference(path: str | Path = DEFAULT_FLOORS) -> dict[str, float]:
+    """The `[before]` table: the system's numbers before this version, shown beside the new ones."""
+    return _table(path, "before", required=False)
+
+
+def _table(path: str | Path, name: str, required: bool) -> dict[str, float]:
+    path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise EvalError(f"{path}: cannot read eval config ({exc})") from exc
-    floors = data.get(table)
-    if not isinstance(floors, dict) or not floors:
-        raise EvalError(f"{path}: no [{table}] table")
+    table = data.get(name, {})
+    if not isinstance(table, dict) or (required and not table):
+        raise EvalError(f"{path}: no [{name}] table")
     try:
-        return {str(name): float(value) for name, value in floors.items()}
+        return {str(metric): float(value) for metric, value in table.items() if not isinstance(value, dict)}
     except (TypeError, ValueError) as exc:
-        raise EvalError(f"{path}: floors must be numbers ({exc})") from exc
+        raise EvalError(f"{path}: [{name}] values must be numbers ({exc})") from exc
 
 
 def floor_violations(report: "EvalReport | Mapping[str, float | None]",
                      floors: Mapping[str, float]) -> list[str]:
-    """One line per metric below its floor (or not measured); empty when the report passes."""
+    """One line per metric past its limit (or not measured); empty when the report passes."""
     summary = report.summary if isinstance(report, EvalReport) else report
     problems = []
-    for metric, floor in floors.items():
+    for metric, limit in floors.items():
         if metric not in summary:
             problems.append(f"{metric}: unknown metric (not in the report)")
             continue
         value = summary[metric]
         if value is None:
-            problems.append(f"{metric}: not measured (floor {floor:.3f})")
-        elif value < floor - 1e-9:
-            problems.append(f"{metric}: {value:.3f} is below its floor {floor:.3f}")
+            problems.append(f"{metric}: not measured (limit {limit:.3f})")
+        elif metric in LOWER_IS_BETTER and value > limit + 1e-9:
+            problems.append(f"{metric}: {value:.3f} is above its ceiling {limit:.3f}")
+        elif metric not in LOWER_IS_BETTER and value < limit - 1e-9:
+            problems.append(f"{metric}: {value:.3f} is below its floor {limit:.3f}")
     return problems
 
 
@@ -246,18 +274,21 @@ def floor_violations(report: "EvalReport | Mapping[str, float | None]",
 def run_evaluation(assistant, questions: Sequence[Question], k: int = 5,
                    plans_dir: str | Path | None = "plans", *,
                    configs: Sequence[RetrievalConfig] = CONFIGS, questions_file: str = "",
-                   subset: str = "full",
+                   subset: str = "full", cv: int = 0,
                    on_question: Callable[[int, int, Question], None] | None = None) -> EvalReport:
     """Every question through every retrieval config and once through `ask`, scored.
 
     `plans_dir` holds the plan files the index was built from; the verbatim-quote check parses
-    them. With None, that metric is not measured (None in the report)."""
+    them. With None, that metric is not measured (None in the report). With `cv` > 1 the learned
+    parts are fitted `cv` times, each time without one fold of the questions, and each question
+    is answered by the models that never saw it: every number is then a held-out number."""
     started = time.perf_counter()
     plans = load_plan_texts(plans_dir, plan_files(assistant)) if plans_dir is not None else None
     chunks = {c.id: c for c in assistant.index.chunks}
+    answerers = cross_fitted(assistant, questions, k, cv) if cv > 1 else [assistant] * len(questions)
     results = []
-    for number, question in enumerate(questions, 1):
-        results.append(_evaluate_question(assistant, question, k, configs, chunks, plans))
+    for number, (question, answerer) in enumerate(zip(questions, answerers), 1):
+        results.append(_evaluate_question(answerer, question, k, configs, chunks, plans))
         if on_question:
             on_question(number, len(questions), question)
     names = tuple(c.name for c in configs)
@@ -276,7 +307,21 @@ def run_evaluation(assistant, questions: Sequence[Question], k: int = 5,
         by_state={g: summarize(rs, main, plans is not None) for g, rs in groups_state.items() if rs},
         latencies_s=tuple(r.latency_s for r in results), results=tuple(results),
         problems=tuple(_problems(results, main)), seconds=round(time.perf_counter() - started, 2),
-        subset=subset)
+        subset=subset, cv=cv if cv > 1 else 0)
+
+
+def cross_fitted(assistant, questions: Sequence[Question], k: int, folds: int) -> list:
+    """Per question, the assistant under models fitted on the folds it is not in."""
+    from .fit import fit_pipeline, prepare
+    from .learning import stratified_folds
+
+    examples = prepare(assistant, questions)
+    fold_of = stratified_folds([f"{q.scope(assistant.states)}:{q.kind}" for q in questions], folds)
+    by_fold = {}
+    for fold in range(folds):
+        training = [e for e, f in zip(examples, fold_of) if f != fold]
+        by_fold[fold] = assistant.with_fitted(fit_pipeline(assistant, training, k))
+    return [by_fold[f] for f in fold_of]
 
 
 def _evaluate_question(assistant, question: Question, k: int, configs: Sequence[RetrievalConfig],
@@ -289,7 +334,7 @@ def _evaluate_question(assistant, question: Question, k: int, configs: Sequence[
             states = None if config.state_filter else list(assistant.states)
             t0 = time.perf_counter()
             passages = assistant.search(question.question, k=RANK_DEPTH, states=states,
-                                        mode=config.mode, boost=config.boost)
+                                        mode=config.mode, boost=config.boost, rerank=config.rerank)
             search_latency[config.name] = time.perf_counter() - t0
             retrieved[config.name] = tuple(
                 question.relevant(p.state, p.page, p.paragraph, p.paragraph_end, p.text) for p in passages)
@@ -361,6 +406,9 @@ def summarize(results: Sequence[QuestionResult], config: str,
     return {
         **{m: retrieval[m] for m in RETRIEVAL_METRICS},
         "state_accuracy": mean(float(set(r.answered_states) == set(r.gold_states)) for r in results),
+        # Of the answerable questions, the share whose answer cites a relevant passage (an
+        # abstention cites none): what a reader checking the answer needs first.
+        "answers_citing_relevant": mean(float(any(r.citations_relevant)) for r in answerable),
         "citation_precision": mean(float(f) for f in citations),
         "verbatim_quotes": mean(float(f) for f in quotes) if verbatim_measured else None,
         "abstention_precision": abstention.precision if any(r.abstained for r in results) else None,
@@ -395,7 +443,8 @@ def _problems(results: Sequence[QuestionResult], config: str) -> list[str]:
 
 
 def write_report(report: EvalReport, directory: str | Path,
-                 floors: Mapping[str, float] | None = None) -> dict[str, Path]:
+                 floors: Mapping[str, float] | None = None,
+                 before: Mapping[str, float] | None = None) -> dict[str, Path]:
     """report.md, report.json, metrics_by_config.png and latency.png in `directory`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -405,13 +454,14 @@ def write_report(report: EvalReport, directory: str | Path,
     paths["json"].write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     chart_metrics_by_config(report, paths["configs_chart"])
     chart_latency(report, paths["latency_chart"])
-    paths["markdown"].write_text(report_markdown(report, floors), encoding="utf-8")
+    paths["markdown"].write_text(report_markdown(report, floors, before), encoding="utf-8")
     return paths
 
 
 SUMMARY_ROWS = (
     ("hit@1", "hit@1"), ("hit@5", "hit@5"), ("hit@10", "hit@10"), ("mrr", "MRR"),
     ("ndcg@10", "nDCG@10"), ("state_accuracy", "state accuracy"),
+    ("answers_citing_relevant", "answers citing a relevant passage"),
     ("citation_precision", "citation precision"), ("verbatim_quotes", "verbatim quotes"),
     ("abstention_precision", "abstention precision"), ("abstention_recall", "abstention recall"),
     ("false_abstention_rate", "false abstentions (share of answerable)"),
@@ -419,29 +469,37 @@ SUMMARY_ROWS = (
     ("category_f1", "category F1"), ("latency_p50_s", "ask latency p50 (s)"),
     ("latency_p95_s", "ask latency p95 (s)"),
 )
-BREAKDOWN_COLUMNS = ("n_questions", "hit@5", "mrr", "state_accuracy", "citation_precision",
+BREAKDOWN_COLUMNS = ("n_questions", "hit@5", "mrr", "state_accuracy", "answers_citing_relevant",
                      "verbatim_quotes", "abstention_recall", "false_abstention_rate", "category_f1",
                      "latency_p50_s")
 
 
-def report_markdown(report: EvalReport, floors: Mapping[str, float] | None = None) -> str:
-    floors = floors or {}
+def report_markdown(report: EvalReport, floors: Mapping[str, float] | None = None,
+                    before: Mapping[str, float] | None = None) -> str:
+    floors, before = floors or {}, before or {}
     lines = [
         "# ESSA Plans Assistant: evaluation report", "",
         f"- created: {report.created}", f"- questions: {report.n_questions} from `{report.questions_file}` ({report.subset} set)",
         f"- index: `{report.index}`", f"- passages per state for `ask` (k): {report.k}",
         f"- retrieval scored on the top {RANK_DEPTH}; headline retrieval config: `{MAIN_CONFIG}`",
+        f"- learned parts: " + (f"cross-fitted over {report.cv} folds: every number is held out"
+                                if report.cv else "as shipped (fitted on this question set: in-sample; "
+                                "`essa-qa eval --cv 5` gives held-out numbers)"),
         f"- run time: {report.seconds:.1f} s", "",
-        "## Summary", "", "| metric | value | floor |", "|---|---:|---:|",
+        "## Summary", "", "| metric | value | before | limit |", "|---|---:|---:|---:|",
     ]
     for key, label in SUMMARY_ROWS:
-        floor = floors.get(key)
+        limit = floors.get(key)
         value = report.summary.get(key)
-        mark = " ✗" if floor is not None and (value is None or value < floor - 1e-9) else ""
-        lines.append(f"| {label} | {_fmt(value)}{mark} | {_fmt(floor) if floor is not None else ''} |")
+        past = limit is not None and floor_violations({key: value}, {key: limit})
+        bound = ("≤ " if key in LOWER_IS_BETTER else "") + _fmt(limit) if limit is not None else ""
+        lines.append(f"| {label} | {_fmt(value)}{' ✗' if past else ''} | {_fmt(before.get(key))} | {bound} |")
     lines += ["", "## Retrieval ablations (answerable questions)", "",
               "| config | hit@1 | hit@5 | hit@10 | MRR | nDCG@10 | search p50 (s) |",
               "|---|---:|---:|---:|---:|---:|---:|"]
+    if before:
+        lines.append("| before (MiniLM dense + BM25, RRF) | " + " | ".join(
+            _fmt(before.get(x)) for x in RETRIEVAL_METRICS) + " | |")
     for name, m in report.ablations.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(m[x]) for x in (*RETRIEVAL_METRICS, "search_p50_s")) + " |")
     lines += ["", "![metrics by configuration](metrics_by_config.png)", ""]
