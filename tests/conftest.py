@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.embedding import HashEmbedder, MiniLMEmbedder
+from assistant.embedders import HashEmbedder, get_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,26 +170,27 @@ def index_copy(tmp_path, fixture_index) -> Path:
 
 
 @pytest.fixture(scope="session")
-def minilm() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
+def real_embedder():
+    """The default embedding backend with its real model (assembled by `make setup`)."""
+    return get_embedder(settings=Settings())
 
 
 @pytest.fixture(scope="session")
-def real_index(tmp_path_factory, shared_plans, minilm) -> Path:
-    """The three real plans with the real model, built once per test session (about 2 minutes)."""
+def real_index(tmp_path_factory, shared_plans, real_embedder) -> Path:
+    """The three real plans with the real model, built once per test session."""
     from assistant.indexing import build_index
 
     cached = os.environ.get("ESSA_QA_TEST_INDEX")
     if cached and Path(cached, "CURRENT").is_file():
         return Path(cached)  # a developer's speed-up; CI builds it fresh
     index_dir = tmp_path_factory.mktemp("real_index")
-    report = build_index(shared_plans, index_dir, minilm, Settings())
+    report = build_index(shared_plans, index_dir, real_embedder, Settings())
     assert set(report.embedded) == {"DE.pdf", "MA.pdf", "NV.docx"}, report
     return index_dir
 
 
 @pytest.fixture(scope="session")
-def real_assistant(real_index, minilm):
+def real_assistant(real_index, real_embedder):
     from assistant.api import Assistant
 
-    return Assistant.load(real_index, settings=Settings(), embedder=minilm)
+    return Assistant.load(real_index, settings=Settings(), embedder=real_embedder)

@@ -151,7 +151,7 @@ HOSTILE = ("The Vermont agency <script>window.__pwned = 1</script> supports tran
 @pytest.fixture(scope="module")
 def hostile_app(tmp_path_factory, hash_settings):
     from assistant.api import Assistant
-    from assistant.embedding import HashEmbedder
+    from assistant.embedders import HashEmbedder
     from assistant.indexing import build_index
 
     plans = tmp_path_factory.mktemp("hostile_plans")

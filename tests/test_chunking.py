@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from assistant.chunking import ChunkerSettings, chunk_document, sentence_spans
-from assistant.embedding import bundled_model_dir
+from assistant.config import Settings
+from assistant.embedders import get_embedder
 from assistant.ingest import parse_plan
 from assistant.records import Block, Document, Unit
 from assistant.tokens import count_tokens, count_wordpieces
@@ -43,7 +44,7 @@ def test_never_across_sections_or_kinds():
 
 def test_chunks_fit_the_model_window():
     # Numbers and rare words expand to many word pieces: the wordpiece bound must bite first.
-    model_dir = str(bundled_model_dir())
+    model_dir = get_embedder(settings=Settings()).model_dir
     text = " ".join(f"ID-{i:05d}-XQZ/{i * 7:04d}." for i in range(600))
     chunks = chunk_document(_document(text), ChunkerSettings(model_dir=model_dir))
     assert all(count_wordpieces(c.text, model_dir) <= 256 for c in chunks)

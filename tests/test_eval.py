@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.evaluation import (CONFIGS, EvalError, Question, fast_subset, floor_violations,
-                                  load_floors, load_questions, run_evaluation, write_report)
+                                  load_floors, load_questions, load_reference, run_evaluation,
+                                  write_report)
 from assistant.ingest import parse_plan
 from assistant.metrics import GoldLocator
 
@@ -100,8 +101,22 @@ def test_floors_enforced(fixture_report):
     assert floor_violations(fixture_report, {"hit@5": 0.0, "state_accuracy": 1.0}) == []
     too_high = floor_violations(fixture_report, {"hit@5": summary["hit@5"] + 0.01})
     assert len(too_high) == 1 and too_high[0].startswith("hit@5:")
-    assert floor_violations({"mrr": None}, {"mrr": 0.1}) == ["mrr: not measured (floor 0.100)"]
+    assert floor_violations({"mrr": None}, {"mrr": 0.1}) == ["mrr: not measured (limit 0.100)"]
     assert "unknown metric" in floor_violations(fixture_report, {"no_such_metric": 0.0})[0]
+    # Lower-is-better metrics have ceilings.
+    assert floor_violations({"false_abstention_rate": 0.02}, {"false_abstention_rate": 0.03}) == []
+    assert floor_violations({"false_abstention_rate": 0.05}, {"false_abstention_rate": 0.03}) == [
+        "false_abstention_rate: 0.050 is above its ceiling 0.030"]
+
+
+def test_ceilings_only_for_lower_is_better_metrics(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[floors]\nmrr = 0.5\n[ceilings]\nfalse_abstention_rate = 0.03\n[before]\nmrr = 0.4\n')
+    assert load_floors(config) == {"mrr": 0.5, "false_abstention_rate": 0.03}
+    assert load_reference(config) == {"mrr": 0.4}
+    config.write_text('[floors]\nmrr = 0.5\n[ceilings]\nmrr = 0.9\n')
+    with pytest.raises(EvalError, match="not a lower-is-better metric"):
+        load_floors(config)
 
 
 def test_floors_file_names_real_metrics(fixture_report):

@@ -15,7 +15,7 @@ import pytest
 
 from assistant.api import Assistant
 from assistant.config import Settings
-from assistant.embedding import HashEmbedder, MiniLMEmbedder
+from assistant.embedders import HashEmbedder, get_embedder
 from assistant.errors import IndexMismatchError, IndexMissingError
 from assistant.indexing import build_index
 from assistant.store import load_index
@@ -130,7 +130,7 @@ def test_index_run_killed_midway_leaves_old_index_answering(tmp_path, fixture_pl
     plans = tmp_path / "plans"
     shutil.copytree(fixture_plans, plans)
     index_dir = tmp_path / "index"
-    build_index(plans, index_dir, MiniLMEmbedder(), Settings())
+    build_index(plans, index_dir, get_embedder(settings=Settings()), Settings())
     shutil.copy(shared_plans / "DE.pdf", plans / "DE.pdf")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "assistant", "index", "--plans", str(plans),

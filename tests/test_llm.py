@@ -7,7 +7,7 @@ import pytest
 
 from assistant.api import Assistant
 from assistant.config import Settings
-from assistant.embedding import HashEmbedder
+from assistant.embedders import HashEmbedder
 from assistant.errors import LLMError
 from assistant.llm import ChatClient, budget_passages, build_messages
 from assistant.records import Passage

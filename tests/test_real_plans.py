@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 
 from assistant.chunking import ChunkerSettings, chunk_document
-from assistant.embedding import bundled_model_dir
+from assistant.config import Settings
+from assistant.embedders import get_embedder
 from assistant.ingest import parse_plan
 from assistant.tokens import count_wordpieces
 from test_chunking import assert_no_text_lost
@@ -53,7 +54,7 @@ def test_template_text_is_marked_in_every_plan(documents):
 
 @pytest.mark.parametrize("state", ["DE", "MA", "NV"])
 def test_no_text_lost_and_chunks_fit_model(documents, state):
-    model_dir = str(bundled_model_dir())
+    model_dir = get_embedder(settings=Settings()).model_dir
     chunks = chunk_document(documents[state], ChunkerSettings(model_dir=model_dir))
     assert_no_text_lost(documents[state], chunks)
     assert max(count_wordpieces(c.text, model_dir) for c in chunks) <= 256

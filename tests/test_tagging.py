@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from assistant.calibration import (CalibrationReport, LabelMapping, LearnedFit, Label, fit_category,
                                    fit_logistic, map_labels, write_fits, write_model)
-from assistant.embedding import HashEmbedder
+from assistant.embedders import HashEmbedder
 from assistant.cli import main
 from assistant.records import Chunk
 from assistant.store import load_index, save_index
@@ -26,7 +26,7 @@ IDS = ("multiple_pathways", "personalized_competency", "technology", "transition
 def test_every_chunk_has_a_score_per_category_and_tags_round_trip(index_copy):
     stored = load_index(index_copy)
     assert all(set(c.categories) == set(IDS) for c in stored.chunks)
-    save_index(index_copy, stored.manifest, list(stored.chunks), stored.vectors)
+    save_index(index_copy, stored.manifest, list(stored.chunks), stored.vectors, stored.sentence_vectors)
     again = load_index(index_copy)
     assert [c.categories for c in again.chunks] == [c.categories for c in stored.chunks]
     assert any(CategoryTagger.load().carried(c.categories) for c in again.chunks)
@@ -78,12 +78,16 @@ def test_retag_reads_the_categories_env(index_copy, tmp_path, monkeypatch):
 
 
 def test_category_filter_returns_only_tagged_passages(fixture_assistant):
-    for category in ("special_populations", "well_rounded"):
+    # Which fixture passages carry a category depends on the calibrated thresholds; test every one carried.
+    carried = {c for chunk in fixture_assistant.index.chunks
+               for c in fixture_assistant.tagger.carried(chunk.categories)}
+    assert carried
+    for category in carried:
         passages = fixture_assistant.search("students programs education", k=20, categories=[category])
         assert passages, category
         assert all(category in p.categories for p in passages)
     unfiltered = fixture_assistant.search("students programs education", k=50)
-    assert any("special_populations" not in p.categories for p in unfiltered)
+    assert any(not set(p.categories) & carried for p in unfiltered)
 
 
 INTENTS = [
