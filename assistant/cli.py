@@ -135,8 +135,11 @@ def index_cmd(plans_dir: Path, index_dir: Path, rebuild: bool, embedder: str | N
         click.echo(f"FAIL  {line}", err=True)
     for line in report.warnings:
         click.echo(f"warn  {line}", err=True)
-    click.echo(f"embedded {len(report.embedded)} plan(s) ({report.chunks_embedded} chunks, "
-               f"{report.chunks_per_second:.1f} chunks/s); unchanged {len(report.unchanged)}; "
+    modelled = report.chunks_embedded - report.chunks_cached
+    click.echo(f"embedded {len(report.embedded)} plan(s) ({report.chunks_embedded} chunks: "
+               f"{report.chunks_cached} from the cache, {modelled} by the model"
+               + (f" at {report.chunks_per_second:.1f} chunks/s" if modelled else "")
+               + f"); unchanged {len(report.unchanged)}; "
                f"removed {len(report.removed)}; {report.total_chunks} chunks in {index_dir}"
                + ("" if report.changed else " (index unchanged)"))
     if report.failed:
@@ -212,14 +215,18 @@ def ask_cmd(question, index_dir, k, states, categories, fmt, use_llm, as_json) -
               help="Scratch directory for the benchmark's index (default: a temporary one).")
 @click.option("--int8-quality", is_flag=True,
               help="Also build a whole int8 index and score its retrieval beside fp32's (minutes).")
+@click.option("--index", "index_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Measure only the query side on this existing index (no build).")
 @JSON_OPTION
 @handles_errors
-def bench_cmd(plans_dir: Path, n_questions: int, work: Path | None, int8_quality: bool, as_json: bool) -> None:
-    """Index build next to bare encode, fp32 vs int8, warm ask vs one query embedding, peak RSS."""
+def bench_cmd(plans_dir: Path, n_questions: int, work: Path | None, int8_quality: bool,
+              index_dir: Path | None, as_json: bool) -> None:
+    """Index build next to bare encode, runtimes and int8 side by side, warm ask vs one query
+    embedding, peak RSS."""
     from .bench import run_benchmark
 
     results = run_benchmark(plans_dir, n_questions=n_questions, work_dir=work, int8_quality=int8_quality,
-                            log=lambda line: click.echo(line, err=True))
+                            index_dir=index_dir, log=lambda line: click.echo(line, err=True))
     if as_json:
         emit(results)
     else:
@@ -241,6 +248,7 @@ _COMMAND_MODULES: list[tuple[str, str]] = [
     ("cli_serve", "serve_cmd"),
     ("cli_eval", "eval_cmd"),
     ("cli_eval", "fit_cmd"),
+    ("cli_models", "models_cmd"),
 ]
 for _module, _attribute in _COMMAND_MODULES:
     _register(_module, _attribute)

@@ -21,6 +21,7 @@ class Settings:
     embedder: str = "mpnet"
     embedder_model_dir: str = ""  # your own copy of that model's folder (checked against its SHA-256)
     embedder_precision: str = "fp32"  # "int8": dynamic quantization (measured by `essa-qa bench`)
+    embedder_runtime: str = "onnx"  # fp32 forward pass: "onnx" (ONNX Runtime) or "torch"
     embedder_batch_size: int = 0  # 0 = the backend's measured best
     model_cache: str = ""  # where assembled models live; "" = $XDG_CACHE_HOME/essa-qa/models
     embedding_cache: str = ""  # "" = <index>/cache/embeddings.sqlite; "off" = no cache

@@ -30,14 +30,17 @@ class IndexReport:
     removed: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
-    chunks_embedded: int = 0
+    chunks_embedded: int = 0  # new or changed chunks, from the cache or the model
+    chunks_cached: int = 0  # of those, the ones the embedding cache already held
     embed_seconds: float = 0.0
     total_chunks: int = 0
     changed: bool = False
 
     @property
     def chunks_per_second(self) -> float:
-        return self.chunks_embedded / self.embed_seconds if self.embed_seconds else 0.0
+        """Chunks the model itself embedded, per second of embedding."""
+        modelled = self.chunks_embedded - self.chunks_cached
+        return modelled / self.embed_seconds if self.embed_seconds and modelled else 0.0
 
 
 @dataclass
@@ -123,6 +126,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
         new_vectors, sentence_rows = embedder.embed_with_spans(
             [text for text, _ in inputs], [spans for _, spans in inputs],
             progress=progress.on_embedded, cache=cache)
+        cached = cache.hits if cache is not None else 0
     finally:
         if cache is not None:
             cache.close()
@@ -143,7 +147,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
         save_index(index_dir, manifest, chunks, vectors, sentence_vectors.astype(np.float32))
     return IndexReport(index_dir=Path(index_dir), embedded=tuple(embedded), unchanged=tuple(unchanged),
                        removed=removed, failed=tuple(failed), warnings=tuple(warnings),
-                       chunks_embedded=len(new_chunks), embed_seconds=embed_seconds,
+                       chunks_embedded=len(new_chunks), chunks_cached=cached, embed_seconds=embed_seconds,
                        total_chunks=len(chunks), changed=changed)
 
 

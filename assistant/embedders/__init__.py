@@ -14,18 +14,25 @@ from .base import Embedder
 from .cache import EmbeddingCache
 from .hashing import HashEmbedder
 from .models import MODELS, ModelSpec
+from .onnx import OnnxEmbedder
 from .transformer import TransformerEmbedder
 
-__all__ = ["Embedder", "EmbeddingCache", "HashEmbedder", "TransformerEmbedder", "MODELS", "ModelSpec",
-           "BACKENDS", "get_embedder", "embedder_for_index"]
+__all__ = ["Embedder", "EmbeddingCache", "HashEmbedder", "TransformerEmbedder", "OnnxEmbedder", "MODELS",
+           "ModelSpec", "BACKENDS", "RUNTIMES", "get_embedder", "embedder_for_index"]
+
+RUNTIMES = {"torch": TransformerEmbedder, "onnx": OnnxEmbedder}
 
 
 def _transformer(key: str) -> Callable[[Settings], Embedder]:
     def make(settings: Settings) -> Embedder:
         # The user's own model folder applies to the backend the settings name.
         directory = settings.embedder_model_dir if settings.embedder == key else ""
-        return TransformerEmbedder(MODELS[key], directory or None, settings.embedder_precision,
-                                   settings.embedder_batch_size, settings.model_cache or None)
+        # int8 is torch's dynamic quantization; fp32 runs on the runtime the settings name.
+        runtime = settings.embedder_runtime if settings.embedder_precision == "fp32" else "torch"
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"unknown embedder runtime {runtime!r}; choose one of {sorted(RUNTIMES)}")
+        return RUNTIMES[runtime](MODELS[key], directory or None, settings.embedder_precision,
+                                 settings.embedder_batch_size, settings.model_cache or None)
     return make
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from .cache import EmbeddingCache
 
 QUERY_CACHE_SIZE = 256
+CACHE_WRITE_ROWS = 64
 Spans = Sequence[tuple[int, int]]
 
 
@@ -53,6 +54,9 @@ class Embedder:
         """Changes whenever vectors for the same text would change."""
         return self.name
 
+    def load(self) -> None:
+        """Load the model now rather than on the first text (a server warms up before it listens)."""
+
     def info(self) -> dict:
         return {"backend": self.backend, "name": self.name, "dim": self.dim,
                 "precision": self.precision, "fingerprint": self.fingerprint}
@@ -61,8 +65,7 @@ class Embedder:
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
               cache: EmbeddingCache | None = None) -> np.ndarray:
-        vectors = self.embed_with_spans(texts, [()] * len(texts), progress=progress, cache=cache)[0]
-        return vectors
+        return self.embed_with_spans(texts, [()] * len(texts), progress=progress, cache=cache)[0]
 
     def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Spans],
                          progress: Callable[[int], None] | None = None,
@@ -92,18 +95,22 @@ class Embedder:
             progress(len(texts) - len(unique))
         # Batches of similar length pad less: longest first, results put back in input order.
         unique.sort(key=lambda i: -len(texts[i]))
+        pending: list[int] = []
         for start in range(0, len(unique), self.batch_size):
             rows = unique[start:start + self.batch_size]
             if any(spans[i] for i in rows):
                 pooled = self.embed_spans_batch([texts[i] for i in rows], [spans[i] for i in rows])
             else:
                 pooled = list(self.embed_batch([texts[i] for i in rows])[:, None, :])
-            pooled = [_normalized(p) for p in pooled]
             for i, vectors in zip(rows, pooled):
+                vectors = _normalized(vectors)
                 for j in copies[i]:
                     out[j], span_out[j] = vectors[0], vectors[1:]
-            if cache is not None:
-                cache.put_many([keys[i] for i in rows], pooled)
+            pending.extend(rows)
+            if cache is not None and (len(pending) >= CACHE_WRITE_ROWS or start + len(rows) >= len(unique)):
+                # Written in groups: one transaction per chunk would cost more than it saves.
+                cache.put_many([keys[i] for i in pending], [np.vstack([out[i:i + 1], span_out[i]]) for i in pending])
+                pending = []
             if progress:
                 progress(len(rows))
         return out, span_out

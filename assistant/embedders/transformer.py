@@ -25,6 +25,12 @@ PRECISIONS = ("fp32", "int8")
 
 
 class TransformerEmbedder(Embedder):
+    runtime = "torch"
+    # Texts per forward pass, measured fastest on 2 CPU cores for both models (96 chunks, mpnet
+    # 3.10 chunks/s at 4, 2.96 at 2; MiniLM 21.5 at 4, 16.6 at 32): bigger batches pad more and
+    # spill the caches.
+    default_batch_size = 4
+
     def __init__(self, spec: ModelSpec, directory: str | os.PathLike | None = None,
                  precision: str = "fp32", batch_size: int = 0,
                  cache_dir: str | os.PathLike | None = None):
@@ -35,7 +41,7 @@ class TransformerEmbedder(Embedder):
         self.name = spec.name
         self.dim = spec.dim
         self.precision = precision
-        self.batch_size = batch_size or spec.batch_size
+        self.batch_size = batch_size or self.default_batch_size
         self.abstain_similarity = spec.abstain_similarity
         self._directory = directory
         self._cache_dir = cache_dir
@@ -60,12 +66,11 @@ class TransformerEmbedder(Embedder):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # no "Loading weights" bar between question and answer
-        _require_mean_pooling(Path(self.model_dir))
-        tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        tokenizer = self._tokenizer
         model = AutoModel.from_pretrained(self.model_dir).eval()
         if self.precision == "int8":
             with warnings.catch_warnings():
@@ -73,24 +78,41 @@ class TransformerEmbedder(Embedder):
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         return tokenizer, model
 
+    def load(self) -> None:
+        self._model
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([rows[0] for rows in self._pooled(texts, [()] * len(texts))])
 
     def embed_spans_batch(self, texts: Sequence[str], spans: Sequence[Spans]) -> list[np.ndarray]:
         return self._pooled(texts, spans)
 
-    def _pooled(self, texts: Sequence[str], spans: Sequence[Spans]) -> list[np.ndarray]:
+    @cached_property
+    def _tokenizer(self):
+        from transformers import AutoTokenizer
+
+        _require_mean_pooling(Path(self.model_dir))  # span pooling assumes mean pooling
+        return AutoTokenizer.from_pretrained(self.model_dir)
+
+    def _token_vectors(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """(batch, tokens, dim) contextual token vectors: the one step a runtime does differently."""
         import torch
 
-        tokenizer, model = self._model
-        batch = tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens,
-                          return_tensors="pt", return_offsets_mapping=True,
-                          return_special_tokens_mask=True)
-        offsets = batch.pop("offset_mapping").numpy()
-        special = batch.pop("special_tokens_mask").numpy().astype(bool)
+        _, model = self._model
         with torch.inference_mode():
-            tokens = model(**batch).last_hidden_state.float().numpy()
-        mask = batch["attention_mask"].numpy().astype(bool)
+            out = model(input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(attention_mask))
+        return out.last_hidden_state.float().numpy()
+
+    def _pooled(self, texts: Sequence[str], spans: Sequence[Spans]) -> list[np.ndarray]:
+        batch = self._tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens,
+                                return_tensors="np", return_offsets_mapping=True,
+                                return_special_tokens_mask=True)
+        offsets = batch["offset_mapping"]
+        special = batch["special_tokens_mask"].astype(bool)
+        input_ids = batch["input_ids"].astype(np.int64)
+        attention = batch["attention_mask"].astype(np.int64)
+        tokens = self._token_vectors(input_ids, attention)
+        mask = attention.astype(bool)
         out, orphans = [], []
         for row, text_spans in enumerate(spans):
             vectors = np.zeros((1 + len(text_spans), self.dim), dtype=np.float32)
