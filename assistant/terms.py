@@ -94,8 +94,14 @@ def question_phrases(terms: Sequence[TopicalTerm]) -> list[tuple[str, str]]:
     return [(a.stem, b.stem) for a, b in zip(terms, terms[1:]) if b.position == a.position + 1]
 
 
-def holds_phrase(text: str, phrases: Sequence[tuple[str, str]]) -> bool:
-    stemmed = " " + " ".join(stem_words(TOKEN_RE.findall(text.lower()))) + " "
+def stemmed_text(text: str) -> str:
+    """A text's words as stems, space-separated and padded, so a phrase matches as " a b "."""
+    return " " + " ".join(stem_words(TOKEN_RE.findall(text.lower()))) + " "
+
+
+def holds_phrase(text: str, phrases: Sequence[tuple[str, str]], stemmed: str | None = None) -> bool:
+    """`stemmed` is `stemmed_text(text)` when the caller already has it."""
+    stemmed = stemmed if stemmed is not None else stemmed_text(text)
     return any(f" {' '.join(phrase)} " in stemmed for phrase in phrases)
 
 

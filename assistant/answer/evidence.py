@@ -12,7 +12,7 @@ import numpy as np
 
 from ..records import RESPONSE, TABLE, Passage
 from ..retrieval import Retriever
-from ..terms import TopicalTerm, coverage, holds_phrase, idf_weights, question_phrases, stems
+from ..terms import TopicalTerm, coverage, idf_weights, question_phrases, stems
 from .retrieve import Hits
 from .scope import Scope
 
@@ -57,7 +57,7 @@ def _evidence(retriever: Retriever, scope: Scope, hits: Hits, k: int) -> Evidenc
     idf = idf_weights(terms, frequency.__getitem__, n_scope)
     term_stems = [t.stem for t in terms]
     wider = hits.passages
-    found = set().union(*(stems(p.text) for p in wider)) if wider else set()
+    found = set().union(*(retriever.text_stems(retriever.row(p.chunk_id)) for p in wider)) if wider else set()
     missing = tuple(sorted((t for t in terms if t.stem not in found), key=lambda t: frequency[t.stem]))
     rarest = min(terms, key=lambda t: frequency[t.stem]) if terms else None
     max_idf = float(np.log((n_scope + 1) / 0.5))  # a term in no passage of the scope
@@ -82,7 +82,7 @@ def _evidence(retriever: Retriever, scope: Scope, hits: Hits, k: int) -> Evidenc
         "coverage": coverage(term_stems, idf, found),
         "missing_rarity": float(min(missing_idf / max_idf, 1.0)),
         "rarest_missing": float(rarest is not None and rarest in missing),
-        "phrase": float(bool(phrases) and any(holds_phrase(p.text, phrases) for p in wider)),
+        "phrase": float(any(retriever.holds_phrase(retriever.row(p.chunk_id), phrases) for p in wider)),
     }
     dim = hits.signals.vector.shape[0]
     return Evidence(hits.group, tuple(quoted), tuple(wider), tuple(sentences),

@@ -14,7 +14,7 @@ import numpy as np
 from ..learning import LinearModel
 from ..records import TEMPLATE, TOC, Chunk, Passage
 from ..tagging import CategoryTagger
-from ..terms import coverage, idf_weights, stems, topical_terms
+from ..terms import coverage, holds_phrase, idf_weights, stemmed_text, stems, topical_terms
 from .dense import DenseIndex
 from .fusion import Fusion, normalized
 from .lexical import LexicalIndex
@@ -68,6 +68,7 @@ class Retriever:
         self.lexical = LexicalIndex([f"{c.header}\n{c.text}" if c.header else c.text for c in self.chunks])
         self._header_stems = [stems(c.header) for c in self.chunks]
         self._text_stems = [stems(c.text) for c in self.chunks]
+        self._stemmed_text: dict[int, str] = {}
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -191,6 +192,18 @@ class Retriever:
     def sentence_similarities(self, passage: Passage, signals: QuerySignals) -> np.ndarray:
         """The question's cosine with each of a passage's quotable sentences (in `Chunk.sentences` order)."""
         return self.dense.sentences_of(self._row[passage.chunk_id], signals.sentence_scores)
+
+    def text_stems(self, i: int) -> set[str]:
+        """The stems of chunk i's own text (not its header)."""
+        return self._text_stems[i]
+
+    def holds_phrase(self, i: int, phrases) -> bool:
+        """Chunk i holds one of the question's adjacent-word phrases (its stems kept once made)."""
+        if not phrases:
+            return False
+        if i not in self._stemmed_text:
+            self._stemmed_text[i] = stemmed_text(self.chunks[i].text)
+        return holds_phrase(self.chunks[i].text, phrases, self._stemmed_text[i])
 
     def sentence_vectors(self, passage: Passage) -> np.ndarray:
         return self.dense.sentence_rows(self._row[passage.chunk_id])
