@@ -23,7 +23,10 @@ CITE_RE = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
 # Share of a claim's content words that one cited passage sentence must hold.
 LEXICAL_BAR = 0.5
 # Claim-to-passage-sentence cosine per embedder (cosines are not comparable across models).
-COSINE_BAR = {MODELS["minilm"].name: 0.55, "hash-bow-512": 0.35}
+# mpnet's bar accepts the same share (0.548) as MiniLM's 0.55 of 600 pairs of different plan
+# sentences that already pass the lexical bar, and 97% of 600 shortened copies of a sentence
+# (MiniLM: 99%); measured on the real plans with bench/calibrate_verifier.py.
+COSINE_BAR = {MODELS["minilm"].name: 0.55, MODELS["mpnet"].name: 0.56, "hash-bow-512": 0.35}
 DEFAULT_COSINE_BAR = 0.5
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|rules?|prompts?|above|previous)\b|"
