@@ -16,7 +16,6 @@ number measured on the labels a model was fitted on would flatter the tagger.
 from __future__ import annotations
 
 import json
-import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .records import RESPONSE, TABLE, Chunk
+from . import learning
 from .learning import fit_logistic
 from .tagging import CategoryTagger, LearnedCategory, learned_scores
 
@@ -243,26 +243,15 @@ def _best_threshold(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float
 
 def stratified_folds(labeled: Sequence[LabeledChunk], k: int, seed: int = 13) -> list[int]:
     """A fold number per labeled chunk; every state and every category is spread across folds."""
-    rng = random.Random(seed)
     frequency: dict[str, int] = {}
     for item in labeled:
         for c in item.categories:
             frequency[c] = frequency.get(c, 0) + 1
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, item in enumerate(labeled):
-        # Stratify by state and by the rarest category the chunk carries, so rare categories
-        # do not end up all in one fold.
-        rarest = min(sorted(item.categories), key=frequency.__getitem__) if item.categories else ""
-        groups.setdefault((item.state, rarest), []).append(i)
-    folds = [0] * len(labeled)
-    offset = 0
-    for key in sorted(groups):
-        members = groups[key]
-        rng.shuffle(members)
-        for j, i in enumerate(members):
-            folds[i] = (offset + j) % k
-        offset += len(members)
-    return folds
+    # Stratify by state and by the rarest category the chunk carries, so rare categories
+    # do not end up all in one fold.
+    groups = [f"{item.state}\t{min(sorted(item.categories), key=frequency.__getitem__) if item.categories else ''}"
+              for item in labeled]
+    return learning.stratified_folds(groups, k, seed)
 
 
 def _features(vectors: np.ndarray, similarity: np.ndarray, cues: np.ndarray, scale: float) -> np.ndarray:
