@@ -166,6 +166,40 @@ def index_copy(tmp_path, fixture_index) -> Path:
     return target
 
 
+# ------------------------------------------------------------ eval questions on the fixtures
+
+
+def _docx_paragraph(plans: Path, needle: str) -> int:
+    from assistant.ingest import parse_plan
+
+    document = parse_plan(plans / "kansas-plan.docx", "KS")
+    for unit in document.units:
+        for block in unit.blocks:
+            if needle in unit.text[block.start:block.end]:
+                return block.paragraph
+    raise AssertionError(needle)
+
+
+@pytest.fixture(scope="session")
+def fixture_questions(fixture_plans) -> list:
+    """Eval questions about the fixture plans (RI, KS): three answerable, one about Texas."""
+    from assistant.evaluation import Question
+    from assistant.metrics import GoldLocator
+
+    arts = _docx_paragraph(fixture_plans, "computer science courses")
+    return [
+        Question("ri-1", "How are ninth graders helped when they start high school in Rhode Island?",
+                 ("RI",), (GoldLocator("RI", page=1),), ("summer bridge", "mentor"), ("transitions",),
+                 "category"),
+        Question("ri-2", "What do Rhode Island schools offer for college credit?", ("RI",),
+                 (GoldLocator("RI", page=2),), ("dual enrollment",), ("multiple_pathways",), "lookup"),
+        Question("ks-1", "Which arts and computing classes does Kansas pay for in middle school?", ("KS",),
+                 (GoldLocator("KS", paragraph=arts),), ("music", "computer science"), ("well_rounded",),
+                 "explain"),
+        Question("un-1", "What is Texas's minimum subgroup size?", ("TX",), (), (), (), "unanswerable"),
+    ]
+
+
 # ------------------------------------------------------------ the real thing
 
 

@@ -184,12 +184,14 @@ def test_abstention_on_states_not_indexed_and_calibrated_rates(real_answers):
     not_indexed = [a for q, a in real_answers.values() if q["id"].startswith("un-st-")]
     assert not_indexed and all(a.abstained for a in not_indexed)
     topics = [a for q, a in real_answers.values() if q["id"].startswith("un-top-")]
-    # bench/calibrate_abstention.py measured 6 of 10 with the absent-topic check (1 of 10 without).
-    assert sum(a.abstained for a in topics) >= 5
+    # The fitted decision (assistant/data/pipeline.mpnet.toml) as shipped abstained on 29 of the 34
+    # absent topics and on 4 of the 141 answerable questions (held out, `essa-qa eval --cv 5`: recall
+    # 0.86, false abstentions 0.071); the bars leave a margin for a rebuilt index's rounding.
+    assert sum(a.abstained for a in topics) >= 0.8 * len(topics)
     assert all(a.related for a in topics if a.abstained)
     answerable = [a for q, a in real_answers.values() if q["kind"] != "unanswerable"]
     false_abstentions = sum(a.abstained for a in answerable)
-    assert false_abstentions <= 0.03 * len(answerable)
+    assert false_abstentions <= 0.05 * len(answerable)
 
 
 @pytest.mark.real

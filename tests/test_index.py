@@ -147,3 +147,17 @@ def test_index_run_killed_midway_leaves_old_index_answering(tmp_path, fixture_pl
     assistant = Assistant.load(index_dir, settings=Settings())
     assert assistant.states == ("KS", "RI")
     assert assistant.search("mentors for incoming ninth graders", k=3)[0].state == "RI"
+
+
+def test_sentence_vectors_must_match_the_chunks_sentences(index_copy):
+    import numpy as np
+
+    from assistant.store import live_generation
+
+    stored = load_index(index_copy)
+    assert len(stored.sentence_vectors) == sum(len(c.sentences) for c in stored.chunks) > 0
+    first = stored.chunks[0]
+    assert stored.sentence_rows(0).shape == (len(first.sentences), stored.vectors.shape[1])
+    np.save(live_generation(index_copy) / "sentences.npy", stored.sentence_vectors[:-1])
+    with pytest.raises(IndexMismatchError, match="sentence vectors"):
+        load_index(index_copy)
