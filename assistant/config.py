@@ -20,8 +20,12 @@ class Settings:
     # "minilm" (all-MiniLM-L6-v2, shipped in a package) or "hash" (no model; tests).
     embedder: str = "mpnet"
     embedder_model_dir: str = ""  # your own copy of that model's folder (checked against its SHA-256)
-    embedder_precision: str = "fp32"  # "int8": dynamic quantization (measured by `essa-qa bench`)
-    embedder_runtime: str = "onnx"  # fp32 forward pass: "onnx" (ONNX Runtime) or "torch"
+    # "fp32": the model as it ships. "int8": on ONNX Runtime, the copy quantized at set-up (1.7x
+    # fp32's index build, retrieval as good held out; more false abstentions as shipped, so not the
+    # default: eval/config.toml); on torch, dynamic quantization of every Linear layer (moves
+    # mpnet's vectors far; `essa-qa bench`).
+    embedder_precision: str = "fp32"
+    embedder_runtime: str = "onnx"  # "onnx" (ONNX Runtime) or "torch"
     embedder_batch_size: int = 0  # 0 = the backend's measured best
     model_cache: str = ""  # where assembled models live; "" = $XDG_CACHE_HOME/essa-qa/models
     embedding_cache: str = ""  # "" = <index>/cache/embeddings.sqlite; "off" = no cache

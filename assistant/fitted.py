@@ -22,8 +22,9 @@ from .retrieval import Fusion, RetrievalModels
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
-def default_model_path(backend: str) -> Path:
-    return DATA_DIR / f"pipeline.{backend}.toml"
+def default_model_path(backend: str, precision: str = "fp32") -> Path:
+    """One file per embedder and precision: int8 scores differ a little from fp32's."""
+    return DATA_DIR / (f"pipeline.{backend}.toml" if precision == "fp32" else f"pipeline.{backend}.{precision}.toml")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Fitted:
 
 def load_fitted(embedder, path: str | os.PathLike | None = None) -> Fitted:
     """The fitted models for this embedder, or the defaults when none were fitted on its scores."""
-    path = Path(path or default_model_path(embedder.backend))
+    path = Path(path or default_model_path(embedder.backend, embedder.precision))
     if not path.is_file():
         return Fitted()
     fitted = Fitted.from_toml(path.read_text(encoding="utf-8"), str(path))

@@ -4,7 +4,8 @@ Two features come from the definitions file: the chunk's similarity to a categor
 (the embeddings of its description and example phrases, in the index's own embedding space; the
 nearest counts) and lexical cue hits. Without a learned model a score is a calibrated mix of the
 two. With one (`categories.model.toml` beside the definitions, fitted on eval/labels by
-`essa-qa tag --calibrate --write` for one embedding model), a score is a logistic regression over
+`essa-qa tag --calibrate --write` for one embedding model; `categories.model.<variant>.toml` for
+a quantized variant of it, e.g. `onnx-int8`), a score is a logistic regression over
 those two features and the chunk's embedding itself. Either way a category is carried when its
 score reaches the category's `threshold`. Template instructions and contents lines score zero:
 they are not evidence of what a state does.
@@ -70,9 +71,12 @@ class LearnedModel:
 
 class CategoryTagger:
     def __init__(self, categories: tuple[Category, ...], source_text: str = "",
-                 model: LearnedModel | None = None, model_text: str = ""):
+                 model: LearnedModel | None = None, model_text: str = "",
+                 variants: tuple[LearnedModel, ...] = ()):
         self.categories = categories
-        self.model = model
+        self.model = model  # the one in categories.model.toml
+        # Every learned model by the embedder it was fitted for (the variants' files too).
+        self.models = {m.embedding: m for m in (*variants, *([model] if model else []))}
         self._source_text = source_text
         self._model_text = model_text
         self._prototypes: dict[str, np.ndarray] = {}
@@ -103,7 +107,12 @@ class CategoryTagger:
         if not categories:
             raise ConfigError(f"{path}: no categories defined")
         model, model_text = load_model(model_path_for(path))
-        return cls(tuple(categories), text, model, model_text)
+        variants = []
+        for variant_path in sorted(path.parent.glob(f"{path.stem}.model.*.toml")):
+            variant, variant_text = load_model(variant_path)
+            variants.append(variant)
+            model_text += variant_text
+        return cls(tuple(categories), text, model, model_text, tuple(variants))
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -117,9 +126,7 @@ class CategoryTagger:
 
     def learned_for(self, embedder) -> LearnedModel | None:
         """The learned model if it was fitted in this embedder's space (weights mean nothing elsewhere)."""
-        if self.model is None or self.model.embedding != embedder.fingerprint:
-            return None
-        return self.model
+        return self.models.get(embedder.fingerprint)
 
     def components(self, texts: list[str], vectors: np.ndarray, embedder) -> tuple[np.ndarray, np.ndarray]:
         """(similarity, cues): two (len(texts), n_categories) arrays in 0..1 that scores mix."""
@@ -204,10 +211,12 @@ def learned_scores(learned: LearnedCategory, similarity: np.ndarray, cues: np.nd
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
-def model_path_for(categories_path: str | os.PathLike) -> Path:
-    """`categories.toml` -> `categories.model.toml`: a learned model sits beside its definitions."""
+def model_path_for(categories_path: str | os.PathLike, embedding: str = "") -> Path:
+    """`categories.toml` -> `categories.model.toml`: a learned model sits beside its definitions.
+    A variant embedder ("<model>@sha256:<hex>+onnx-int8") gets `categories.model.onnx-int8.toml`."""
     path = Path(categories_path)
-    return path.with_name(path.stem + MODEL_SUFFIX)
+    variant = embedding.rpartition("+")[2] if "+" in embedding else ""  # calibration.is_variant
+    return path.with_name(path.stem + (f".model.{variant}.toml" if variant else MODEL_SUFFIX))
 
 
 def load_model(path: Path) -> tuple[LearnedModel | None, str]:

@@ -82,6 +82,23 @@ def test_fitted_file_round_trips_and_belongs_to_one_embedder(tmp_path, fixture_a
     with pytest.raises(ConfigError, match="cannot read it"):
         load_fitted(fixture_assistant.embedder, path)
     assert default_model_path("mpnet").name == "pipeline.mpnet.toml"
+    assert default_model_path("mpnet", "int8").name == "pipeline.mpnet.int8.toml"
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_shipped_fitted_parts_belong_to_the_shipped_embedders(precision):
+    """Each precision of the default model finds its own fitted file (else it would silently run
+    on the unfitted defaults); torch's int8, a different quantization, finds none."""
+    from assistant.config import Settings
+    from assistant.embedders import get_embedder
+
+    embedder = get_embedder("mpnet", replace(Settings(), embedder_precision=precision))
+    fitted = load_fitted(embedder)
+    assert fitted.embedding == embedder.fingerprint
+    assert fitted.decision is not None and fitted.sentence is not None and fitted.retrieval.rerank is not None
+    torch_int8 = get_embedder("mpnet", replace(Settings(), embedder_runtime="torch", embedder_precision="int8"))
+    assert load_fitted(torch_int8) == Fitted()
 
 
 def test_fitting_on_fixture_questions_gives_every_model(fixture_assistant, fixture_questions):

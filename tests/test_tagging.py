@@ -189,6 +189,22 @@ def test_learned_model_round_trips_and_scores_in_its_own_embedding_space(tmp_pat
     assert np.allclose(np.delete(scores, sel, 1), np.delete(plain.scores(texts, vectors, embedder), sel, 1))
 
 
+def test_a_quantized_variant_keeps_its_learned_model_in_a_file_of_its_own(tmp_path):
+    """int8 vectors sit a little off fp32 ones: `essa-qa tag --calibrate --write` on an int8
+    index writes categories.model.onnx-int8.toml and leaves the fp32 model and thresholds alone."""
+    embedder = HashEmbedder()
+    path = _definitions_copy(tmp_path)
+    base = write_model(path, _report_with_model(embedder.fingerprint, embedder.dim))
+    variant = embedder.fingerprint + "+onnx-int8"
+    written = write_model(path, _report_with_model(variant, embedder.dim))
+    assert written == model_path_for(path, variant) == tmp_path / "categories.model.onnx-int8.toml"
+    assert base == model_path_for(path, embedder.fingerprint) and base.is_file()
+    tagger = CategoryTagger.load(path)
+    assert set(tagger.models) == {embedder.fingerprint, variant}
+    assert tagger.learned_for(embedder).embedding == embedder.fingerprint
+    assert tagger.model.embedding == embedder.fingerprint
+
+
 def test_learned_model_for_another_embedder_is_ignored(tmp_path):
     embedder = HashEmbedder()
     path = _definitions_copy(tmp_path)

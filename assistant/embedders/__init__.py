@@ -27,8 +27,7 @@ def _transformer(key: str) -> Callable[[Settings], Embedder]:
     def make(settings: Settings) -> Embedder:
         # The user's own model folder applies to the backend the settings name.
         directory = settings.embedder_model_dir if settings.embedder == key else ""
-        # int8 is torch's dynamic quantization; fp32 runs on the runtime the settings name.
-        runtime = settings.embedder_runtime if settings.embedder_precision == "fp32" else "torch"
+        runtime = settings.embedder_runtime
         if runtime not in RUNTIMES:
             raise ConfigError(f"unknown embedder runtime {runtime!r}; choose one of {sorted(RUNTIMES)}")
         return RUNTIMES[runtime](MODELS[key], directory or None, settings.embedder_precision,
@@ -62,6 +61,10 @@ def embedder_for_index(embedding: dict, settings: Settings | None = None) -> Emb
     if backend not in BACKENDS:
         raise ConfigError(f"index was built with an unknown embedder {embedding.get('fingerprint')!r}; "
                           "rebuild it with `essa-qa index --rebuild`")
+    if backend == "hash":
+        return get_embedder(backend, settings)
     precision = embedding.get("precision", "fp32")
-    return get_embedder(backend, replace(settings, embedder_precision=precision)
-                        if backend != "hash" else settings)
+    # int8 vectors depend on the runtime that quantized them (indexes from before the runtime
+    # was recorded were torch's); fp32 vectors are the same on either, so the setting decides.
+    runtime = embedding.get("runtime", "torch") if precision != "fp32" else settings.embedder_runtime
+    return get_embedder(backend, replace(settings, embedder_precision=precision, embedder_runtime=runtime))

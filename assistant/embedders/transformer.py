@@ -53,7 +53,12 @@ class TransformerEmbedder(Embedder):
     @cached_property
     def fingerprint(self) -> str:  # type: ignore[override]
         digest = verify(self.spec, Path(self.model_dir))
-        return f"{self.name}@sha256:{digest}" + ("" if self.precision == "fp32" else f"+{self.precision}")
+        return f"{self.name}@sha256:{digest}{self._variant}"
+
+    @property
+    def _variant(self) -> str:
+        """What sets these vectors apart from the fp32 model's (fp32 agrees across runtimes)."""
+        return "" if self.precision == "fp32" else "+int8"
 
     @cached_property
     def max_tokens(self) -> int:  # type: ignore[override]
