@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import EssaError, PlanError
-from .ingest import parse_plan, sha256_of
+from .errors import EssaError, PlanError, UnknownStateError
+from .guarded import parse_guarded
+from .ingest import sha256_of
 from .plans import discover_plans
 from .store import live_generation, load_index
 
@@ -30,13 +31,15 @@ def list_plans(plans_dir: Path, index_dir: Path) -> list[dict]:
             row["pages"], row["paragraphs"] = known.get("pages"), known.get("paragraphs")
         else:
             try:
-                document = parse_plan(plan.path, plan.state)
+                document = parse_guarded(plan.path, plan.state)
                 row["pages"], row["paragraphs"] = document.n_pages, document.n_paragraphs
             except PlanError as exc:
                 row["problem"] = exc.problem
         rows.append(row)
     for err in unknown:
         rows.append({"state": "?", "file": Path(err.path).name, "format": Path(err.path).suffix.lstrip("."),
-                     "pages": None, "paragraphs": None, "sha256": sha256_of(Path(err.path)),
+                     "pages": None, "paragraphs": None,
+                     # Only a regular file is read: a FIFO named X.pdf would block forever.
+                     "sha256": sha256_of(Path(err.path)) if isinstance(err, UnknownStateError) else None,
                      "indexed": False, "problem": err.problem})
     return rows

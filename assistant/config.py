@@ -29,6 +29,10 @@ class Settings:
     embedder_batch_size: int = 0  # 0 = the backend's measured best
     model_cache: str = ""  # where assembled models live; "" = $XDG_CACHE_HOME/essa-qa/models
     embedding_cache: str = ""  # "" = <index>/cache/embeddings.sqlite; "off" = no cache
+    # Each plan parses in a child process under these limits (assistant/guarded.py); a plan over
+    # either is one FAIL line and the other plans still index.
+    parse_timeout_s: float = 600.0
+    parse_memory_mb: int = 4096
     chunk_max_tokens: int = 260  # cl100k tokens; issue asks for about 200-300
     chunk_min_tokens: int = 40
     chunk_overlap_tokens: int = 60  # carry the previous sentence when it is this short or shorter

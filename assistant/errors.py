@@ -15,9 +15,14 @@ class PlanError(EssaError):
     exit_code = 3
 
     def __init__(self, path: object, problem: str):
-        self.path = str(path)
+        self.path = printable(str(path))
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def printable(text: str) -> str:
+    """A file name fit for one line: newlines and other control characters escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class UnknownStateError(PlanError):

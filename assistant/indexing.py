@@ -15,7 +15,8 @@ from .chunking import HEADER_WORDPIECES, ChunkerSettings, chunk_document, embedd
 from .config import Settings
 from .embedders import Embedder, EmbeddingCache
 from .errors import IndexMismatchError, PlanError
-from .ingest import parse_plan, sha256_of
+from .guarded import ParseLimits, parse_guarded
+from .ingest import sha256_of
 from .plans import discover_plans
 from .records import Chunk
 from .store import StoredIndex, check_compatible, live_generation, load_index, save_index
@@ -88,7 +89,11 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     new_chunks: list[Chunk] = []
 
     for plan in found:
-        digest = sha256_of(plan.path)
+        try:
+            digest = sha256_of(plan.path)
+        except OSError as exc:
+            failed.append(str(PlanError(plan.path, f"cannot be read ({exc.strerror or exc})")))
+            continue
         previous = old_plans.get(plan.path.name)
         if previous and previous["sha256"] == digest and previous["state"] == plan.state:
             _keep(old, plan.path.name, kept_chunks, kept_vectors, kept_sentences)
@@ -98,7 +103,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
         if progress.on_plan:
             progress.on_plan(plan.path.name)
         try:
-            document = parse_plan(plan.path, plan.state)
+            document = parse_guarded(plan.path, plan.state, ParseLimits.from_settings(settings))
         except PlanError as exc:
             failed.append(str(exc))
             if previous:  # keep what was indexed rather than lose it to a broken copy

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tomllib
 import urllib.parse
 import urllib.request
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FetchError, UnknownStateError
+from .errors import FetchError, PlanError, UnknownStateError
 from .ingest import SUPPORTED_SUFFIXES, sha256_of
 from .records import PlanInfo
 from .states import STATE_NAMES, normalize_state
@@ -65,13 +66,18 @@ def state_from_filename(name: str) -> str | None:
     return normalize_state(spaced)
 
 
-def discover_plans(plans_dir: Path) -> tuple[list[PlanFile], list[UnknownStateError]]:
-    """Every PDF/DOCX in the directory with its state; files whose state is unknown are reported."""
+def discover_plans(plans_dir: Path) -> tuple[list[PlanFile], list[PlanError]]:
+    """Every PDF/DOCX in the directory with its state. Reported instead of read: files whose state
+    is unknown, and anything that is not a regular file inside the folder."""
     manifest = {p.filename: p for p in load_manifest(plans_dir)}
     found: list[PlanFile] = []
-    unknown: list[UnknownStateError] = []
+    unknown: list[PlanError] = []
     for path in sorted(Path(plans_dir).iterdir()) if Path(plans_dir).is_dir() else []:
         if path.suffix.lower() not in SUPPORTED_SUFFIXES or path.name.startswith("."):
+            continue
+        problem = _not_a_plan_file(path, Path(plans_dir))
+        if problem:
+            unknown.append(PlanError(path, problem))
             continue
         info = manifest.get(path.name)
         state = info.state if info else state_from_filename(path.name)
@@ -82,6 +88,26 @@ def discover_plans(plans_dir: Path) -> tuple[list[PlanFile], list[UnknownStateEr
             continue
         found.append(PlanFile(path=path, state=state, info=info))
     return found, unknown
+
+
+def _not_a_plan_file(path: Path, plans_dir: Path) -> str:
+    """Why `path` is not read ("" when it is a regular file inside the plans folder). A link out of
+    the folder is refused here as the web viewer refuses to serve it; a FIFO would block a read."""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "a link to nothing (dangling symlink); not read"
+        if not target.is_relative_to(plans_dir.resolve()):
+            return "a link to a file outside the plans folder; not read"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return ""
+    kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+    return f"not a regular file ({kind}); not read"
 
 
 def fetch_plans(plans_dir: Path, source: str | None = None, states: list[str] | None = None,

@@ -22,7 +22,7 @@ import gradio as gr
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from .errors import EssaError
+from .errors import EssaError, PlanError
 from .export import citation_locator
 from .records import Answer, Citation
 from .states import detect_states, state_name
@@ -105,10 +105,11 @@ class ViewerSection:
 
 @lru_cache(maxsize=8)
 def _parsed(path: str, mtime: float):
-    from .ingest import parse_plan
+    from .guarded import ParseLimits, parse_guarded
 
-    # The state code only labels the Document; the viewer needs the text and numbering.
-    return parse_plan(Path(path), "XX")
+    # The state code only labels the Document; the viewer needs the text and numbering. Parsed in
+    # a child process with a short limit: a hostile file must not pin a server thread.
+    return parse_guarded(Path(path), "XX", ParseLimits(seconds=60, memory_mb=2048))
 
 
 def docx_section(plans_dir: Path, name: str, paragraph: int,
@@ -117,7 +118,10 @@ def docx_section(plans_dir: Path, name: str, paragraph: int,
     path = resolve_plan_file(plans_dir, name)
     if path is None or path.suffix.lower() != ".docx":
         return None
-    document = _parsed(str(path), path.stat().st_mtime)
+    try:
+        document = _parsed(str(path), path.stat().st_mtime)
+    except PlanError:
+        return None  # shown as "not found", like any paragraph the viewer cannot give
     for unit in document.units:
         numbered = [b for b in unit.blocks if b.paragraph is not None]
         if not any(b.paragraph == paragraph for b in numbered):
