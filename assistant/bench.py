@@ -4,7 +4,8 @@
   (SentenceTransformer.encode; the build's extra is parsing, chunking, tagging and writing);
 - torch fp32, ONNX Runtime fp32, ONNX Runtime int8 (models.quantize_onnx) and torch int8
   (dynamic quantization of every Linear layer) throughput side by side on a sample of the
-  chunks, with how far each moves the vectors and the eval questions' top 5; with --int8-quality, a whole int8 index and its hit@5 beside fp32's;
+  chunks, with how far each moves the vectors and the eval questions' top 5; with
+  --int8-quality, a whole int8 index and its hit@5 beside fp32's;
 - warm `ask` p50/p95 and their ratio to one bare query embedding, measured in the same process;
 - peak RSS.
 """
