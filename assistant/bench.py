@@ -146,7 +146,8 @@ def _precision_comparison(embedder, settings, texts: list[str], questions: list[
 
 def _int8_index_quality(plans_dir: Path, work: Path, settings, fp32_assistant, log) -> dict:
     """A whole int8 index beside the fp32 one, scored on the eval set's answerable questions with
-    the lists that need nothing fitted (the fitted models belong to the fp32 vectors' scores)."""
+    the lists that need nothing fitted, so both sides are scored alike (`essa-qa eval --cv 5` on
+    each index compares the whole pipelines, each with its own fitted file)."""
     from .api import Assistant
     from .evaluation import RetrievalConfig, load_questions, run_evaluation
     from .indexing import build_index
