@@ -27,7 +27,7 @@ from .errors import ConfigError
 from .records import RESPONSE, TABLE, Chunk
 from . import learning
 from .learning import fit_logistic
-from .tagging import CategoryTagger, LearnedCategory, learned_scores
+from .tagging import CategoryTagger, LearnedCategory, is_variant, learned_scores
 
 # DOCX labels: the passage starts in paragraph p and its key terms lie within p..p+3.
 DOCX_SPAN = 3
@@ -303,12 +303,6 @@ def _metrics(category: str, predicted: np.ndarray, truth: np.ndarray, evidence: 
 def _logit(p: float) -> float:
     p = min(max(p, 1e-6), 1 - 1e-6)
     return float(np.log(p / (1 - p)))
-
-
-def is_variant(embedding: str) -> bool:
-    """A quantized variant of a model ("...@sha256:<hex>+onnx-int8"): its learned model goes in a
-    file of its own and it shares the definitions' thresholds with the model it comes from."""
-    return "+" in embedding
 
 
 def calibrate(tagger: CategoryTagger, chunks: Sequence[Chunk], vectors: np.ndarray, embedder,

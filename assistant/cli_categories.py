@@ -35,11 +35,11 @@ def tag_cmd(index_dir: Path, categories_file: Path | None, calibrate: bool, labe
     """Re-tag every chunk of an index with the current category definitions (no re-embedding)."""
     import os
 
-    from .tagging import CATEGORIES_ENV, DEFAULT_CATEGORIES, CategoryTagger
+    from .tagging import CATEGORIES_ENV, DEFAULT_CATEGORIES, CategoryTagger, is_variant
 
     if calibrate:
         from .calibration import calibrate as run_calibration
-        from .calibration import is_variant, load_labels, report_markdown, write_fits, write_model
+        from .calibration import load_labels, report_markdown, write_fits, write_model
         from .embedders import embedder_for_index
         from .store import load_index
 

@@ -98,7 +98,8 @@ def _not_a_plan_file(path: Path, plans_dir: Path) -> str:
             target = path.resolve(strict=True)
         except (OSError, RuntimeError):
             return "a link to nothing (dangling symlink); not read"
-        if not target.is_relative_to(plans_dir.resolve()):
+        # The web viewer's rule (webapp.resolve_plan_file): the file itself lies in the folder.
+        if target.parent != plans_dir.resolve():
             return "a link to a file outside the plans folder; not read"
     try:
         mode = path.stat().st_mode

@@ -211,11 +211,17 @@ def learned_scores(learned: LearnedCategory, similarity: np.ndarray, cues: np.nd
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
+def is_variant(embedding: str) -> bool:
+    """A quantized variant of a model ("...@sha256:<hex>+onnx-int8"): its learned model goes in a
+    file of its own and it shares the definitions' thresholds with the model it comes from."""
+    return "+" in embedding
+
+
 def model_path_for(categories_path: str | os.PathLike, embedding: str = "") -> Path:
     """`categories.toml` -> `categories.model.toml`: a learned model sits beside its definitions.
     A variant embedder ("<model>@sha256:<hex>+onnx-int8") gets `categories.model.onnx-int8.toml`."""
     path = Path(categories_path)
-    variant = embedding.rpartition("+")[2] if "+" in embedding else ""  # calibration.is_variant
+    variant = embedding.rpartition("+")[2] if is_variant(embedding) else ""
     return path.with_name(path.stem + (f".model.{variant}.toml" if variant else MODEL_SUFFIX))
 
 

@@ -201,3 +201,15 @@ def test_the_viewer_shows_not_found_for_a_broken_word_file(tmp_path):
     _docx_with_body(tmp_path / "AL.docx", f"<w:document {_W}><w:body><w:p>")
     assert docx_section(tmp_path, "AL.docx", 1) is None
     assert "not available" in viewer_page_html(None, "AL.docx", 1)
+
+
+def test_a_link_into_a_subfolder_is_refused_as_the_viewer_refuses_it(tmp_path, fixture_plans):
+    from assistant.plans import discover_plans
+    from assistant.webapp import resolve_plan_file
+
+    (tmp_path / "drafts").mkdir()
+    shutil.copy(fixture_plans / "RI.pdf", tmp_path / "drafts" / "RI.pdf")
+    os.symlink(tmp_path / "drafts" / "RI.pdf", tmp_path / "RI.pdf")
+    found, problems = discover_plans(tmp_path)
+    assert not found and resolve_plan_file(tmp_path, "RI.pdf") is None
+    assert [p.problem for p in problems] == ["a link to a file outside the plans folder; not read"]
