@@ -30,9 +30,14 @@ class Settings:
     model_cache: str = ""  # where assembled models live; "" = $XDG_CACHE_HOME/essa-qa/models
     embedding_cache: str = ""  # "" = <index>/cache/embeddings.sqlite; "off" = no cache
     # Each plan parses in a child process under these limits (assistant/guarded.py); a plan over
-    # either is one FAIL line and the other plans still index.
+    # any of them is one FAIL line and the other plans still index. The three real plans: at most
+    # 12 s and 70 MB resident each, 144 pages, 0.4 MB of text, 3.6 MB unzipped, tables 1 deep.
     parse_timeout_s: float = 600.0
     parse_memory_mb: int = 4096
+    parse_max_pages: int = 5000
+    parse_max_text_mb: float = 64.0  # text extracted from one plan
+    parse_max_unzipped_mb: float = 256.0  # a Word file's parts, unpacked
+    parse_max_table_depth: int = 16  # deeper nested tables are kept as plain text, with a warning
     chunk_max_tokens: int = 260  # cl100k tokens; issue asks for about 200-300
     chunk_min_tokens: int = 40
     chunk_overlap_tokens: int = 60  # carry the previous sentence when it is this short or shorter

@@ -12,6 +12,8 @@ multiprocessing's spawn and forkserver re-run the caller's main script in every 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import pickle
 import resource
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PlanError
+from .ingest import ParseBudget, parse_plan
 from .records import Document
 
 
@@ -30,16 +33,19 @@ class ParseLimits:
     # defaults leave room for plans ten times their size.
     seconds: float = 600.0
     memory_mb: int = 4096  # address space (RLIMIT_AS) of the parsing process
+    budget: ParseBudget = ParseBudget()  # pages, text, unpacked size, table depth
 
     @classmethod
     def from_settings(cls, settings) -> "ParseLimits":
-        return cls(seconds=settings.parse_timeout_s, memory_mb=settings.parse_memory_mb)
+        return cls(seconds=settings.parse_timeout_s, memory_mb=settings.parse_memory_mb,
+                   budget=ParseBudget.from_settings(settings))
 
 
 def parse_guarded(path: Path, state: str, limits: ParseLimits = ParseLimits()) -> Document:
     """`ingest.parse_plan` in a child process: its Document, or PlanError naming the file and
     the problem (timeouts, memory exhaustion and crashes included)."""
-    command = [sys.executable, "-m", "assistant.guarded", str(path), state, str(limits.memory_mb)]
+    command = [sys.executable, "-m", "assistant.guarded", str(path), state, str(limits.memory_mb),
+               json.dumps(dataclasses.asdict(limits.budget))]
     try:
         done = subprocess.run(command, capture_output=True, timeout=limits.seconds, check=False)
     except subprocess.TimeoutExpired:  # run() has killed the child
@@ -55,15 +61,13 @@ def parse_guarded(path: Path, state: str, limits: ParseLimits = ParseLimits()) -
     raise PlanError(path, value)
 
 
-def _child(path: str, state: str, memory_mb: int) -> tuple[str, object]:
+def _child(path: str, state: str, memory_mb: int, budget: ParseBudget) -> tuple[str, object]:
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     # pypdf logs its repairs through `logging`; unprefixed lines beside our FAIL lines mislead.
     logging.disable(logging.WARNING)
     try:
-        from .ingest import parse_plan
-
-        return "ok", parse_plan(Path(path), state)
+        return "ok", parse_plan(Path(path), state, budget)
     except PlanError as exc:
         return "fail", exc.problem
     except MemoryError:
@@ -91,7 +95,7 @@ def _peak_resident_mb() -> float:
 
 
 if __name__ == "__main__":
-    result = _child(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    result = _child(sys.argv[1], sys.argv[2], int(sys.argv[3]), ParseBudget(**json.loads(sys.argv[4])))
     try:
         payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     except MemoryError:

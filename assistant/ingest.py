@@ -22,7 +22,29 @@ SUPPORTED_SUFFIXES = (".pdf", ".docx")
 SECTION_SEP = " › "
 
 
-def parse_plan(path: Path, state: str) -> Document:
+@dataclass(frozen=True)
+class ParseBudget:
+    """How much one plan may hold (settings `parse_max_*`). Over a budget the plan is refused
+    with one line before the parser spends minutes or gigabytes on it; time and memory are
+    bounded separately, by the process that parses (assistant/guarded.py)."""
+
+    pages: int = 5000
+    text_mb: float = 64.0
+    unzipped_mb: float = 256.0
+    table_depth: int = 16
+
+    @classmethod
+    def from_settings(cls, settings) -> "ParseBudget":
+        return cls(pages=settings.parse_max_pages, text_mb=settings.parse_max_text_mb,
+                   unzipped_mb=settings.parse_max_unzipped_mb,
+                   table_depth=settings.parse_max_table_depth)
+
+    def check_text(self, path: Path, characters: int) -> None:
+        if characters > self.text_mb * 1e6:
+            raise PlanError(path, f"holds more than {self.text_mb:g} MB of text (parse_max_text_mb); skipped")
+
+
+def parse_plan(path: Path, state: str, budget: ParseBudget = ParseBudget()) -> Document:
     """Parse one plan; raise PlanError naming the file and the problem when it cannot be read."""
     path = Path(path)
     if not path.is_file():
@@ -31,9 +53,9 @@ def parse_plan(path: Path, state: str) -> Document:
         raise PlanError(path, "empty file (0 bytes)")
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        return _parse_pdf(path, state)
+        return _parse_pdf(path, state, budget)
     if suffix == ".docx":
-        return _parse_docx(path, state)
+        return _parse_docx(path, state, budget)
     raise PlanError(path, f"unsupported file type {suffix or '(none)'}; expected .pdf or .docx")
 
 
@@ -156,7 +178,7 @@ class SectionTracker:
 # ---------------------------------------------------------------- PDF
 
 
-def _parse_pdf(path: Path, state: str) -> Document:
+def _parse_pdf(path: Path, state: str, budget: ParseBudget) -> Document:
     head = path.read_bytes()[:1024]
     if b"%PDF-" not in head:
         shown = head[:16].decode("latin-1", "replace").strip() or "binary data"
@@ -168,7 +190,10 @@ def _parse_pdf(path: Path, state: str) -> Document:
         reader = PdfReader(path, strict=False)
         if reader.is_encrypted:
             _decrypt(reader, path)
-        raw_pages = [page.extract_text() or "" for page in reader.pages]
+        if len(reader.pages) > budget.pages:
+            raise PlanError(path, f"has {len(reader.pages)} pages, more than {budget.pages} "
+                                  "(parse_max_pages); skipped")
+        raw_pages = _page_texts(reader, path, budget)
         labels = _pdf_page_labels(reader)
         outline = _outline_titles(reader)
     except PlanError:
@@ -187,6 +212,16 @@ def _parse_pdf(path: Path, state: str) -> Document:
     units = _pdf_units(raw_pages, labels, outline)
     return Document(state=state, source=path.name, sha256=sha256_of(path), format="pdf",
                     units=units, warnings=warnings)
+
+
+def _page_texts(reader, path: Path, budget: ParseBudget) -> list[str]:
+    texts: list[str] = []
+    total = 0
+    for page in reader.pages:
+        texts.append(page.extract_text() or "")
+        total += len(texts[-1])
+        budget.check_text(path, total)  # stop at the page that crosses it, not after them all
+    return texts
 
 
 def _decrypt(reader, path: Path) -> None:
@@ -317,17 +352,21 @@ def _first_content(lines: list[str], from_top: bool) -> int | None:
 
 
 def _paragraphs(lines: list[str]) -> list[str]:
-    """Join wrapped lines into paragraphs, rejoining words hyphenated across lines."""
+    """Join wrapped lines into paragraphs, rejoining words hyphenated across lines.
+
+    Linear in the page's text: a paragraph is kept as a list of pieces joined once, and only
+    its first `_QUESTION_SCAN` characters are ever classified (a page of one 2 MB paragraph
+    took minutes when the growing string was copied and re-classified at every line)."""
     lengths = [len(l) for l in lines if l]
     full = max(40, statistics.quantiles(lengths, n=10)[-1]) if len(lengths) >= 2 else 80
     paragraphs: list[str] = []
-    current = ""
+    current = _Building()
     prev = ""
     for line in lines:
         if not line:
             if current:
-                paragraphs.append(current)
-            current, prev = "", ""
+                paragraphs.append(current.text())
+            current, prev = _Building(), ""
             continue
         starts_new = bool(LEADING_BULLET.match(line) or _ENUM_RE.match(line) or heading_level(line))
         ends_prev = bool(prev) and (
@@ -337,20 +376,58 @@ def _paragraphs(lines: list[str]) -> list[str]:
             or _SECTION_L1.match(prev)  # "Section 4: ..." stands alone even when long
         )
         if current and (starts_new or ends_prev or _answer_follows_question(current, prev, line)):
-            paragraphs.append(current)
-            current = ""
+            paragraphs.append(current.text())
+            current = _Building()
         if not current:
-            current = line
+            current.add("", line)
         elif _is_table_row(prev) and _is_table_row(line):
-            current = f"{current}\n{line}"  # keep table rows as rows
-        elif re.search(r"[A-Za-z]-$", current) and line[:1].islower():
-            current = current[:-1] + line
+            current.add("\n", line)  # keep table rows as rows
+        elif re.fullmatch(r"[A-Za-z]-", current.tail) and line[:1].islower():
+            current.unhyphenate(line)
         else:
-            current = f"{current} {line}"
+            current.add(" ", line)
         prev = line
     if current:
-        paragraphs.append(current)
+        paragraphs.append(current.text())
     return paragraphs
+
+
+# A template question runs a few sentences; text past this many characters is a state's answer
+# (or one endless line), so a paragraph that long is not split where a question would end.
+_QUESTION_SCAN = 4000
+
+
+class _Building:
+    """A paragraph being joined from lines: pieces, its last two characters and its opening."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.length = 0
+        self.tail = ""
+        self.opening = ""  # the first _QUESTION_SCAN + 1 characters, for classification
+
+    def __bool__(self) -> bool:
+        return self.length > 0
+
+    def add(self, separator: str, line: str) -> None:
+        piece = separator + line
+        self.pieces.append(piece)
+        self.length += len(piece)
+        self.tail = (self.tail + piece)[-2:]
+        if len(self.opening) <= _QUESTION_SCAN:
+            self.opening = (self.opening + piece)[:_QUESTION_SCAN + 1]
+
+    def unhyphenate(self, line: str) -> None:
+        """Drop the trailing hyphen and run `line` on: a word split across two lines."""
+        self.pieces[-1] = self.pieces[-1][:-1]
+        self.length -= 1
+        if self.length < len(self.opening):
+            self.opening = self.opening[:-1]
+        self.tail = self.tail[:-1]
+        self.add("", line)
+
+    def text(self) -> str:
+        return "".join(self.pieces)
 
 
 _NUMBER_CELL = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*%?(?![\w])")
@@ -365,11 +442,11 @@ def _is_table(paragraph: str) -> bool:
     return len(rows) >= 3 and sum(_is_table_row(r) for r in rows) >= 0.6 * len(rows)
 
 
-def _answer_follows_question(paragraph: str, prev: str, line: str) -> bool:
+def _answer_follows_question(paragraph: _Building, prev: str, line: str) -> bool:
     """A template question whose last line runs full width is followed straight by the answer:
     with no short line to end it, split where the instruction's voice stops."""
-    return (prev[-1:] in ".?:" and line[:1].isupper() and text_kind(paragraph) == TEMPLATE
-            and text_kind(line) == RESPONSE)
+    return (prev[-1:] in ".?:" and line[:1].isupper() and paragraph.length <= _QUESTION_SCAN
+            and text_kind(paragraph.opening) == TEMPLATE and text_kind(line) == RESPONSE)
 
 
 def _unit_from_paragraphs(index: int, paragraphs: list[str], tracker: SectionTracker, *,
@@ -419,9 +496,10 @@ def _unit_from_paragraphs(index: int, paragraphs: list[str], tracker: SectionTra
 # ---------------------------------------------------------------- DOCX
 
 
-def _parse_docx(path: Path, state: str) -> Document:
+def _parse_docx(path: Path, state: str, budget: ParseBudget) -> Document:
     if not zipfile.is_zipfile(path):
         raise PlanError(path, "not a Word .docx file (not a ZIP package)")
+    _check_unzipped_size(path, budget)
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -429,29 +507,47 @@ def _parse_docx(path: Path, state: str) -> Document:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise PlanError(path, f"damaged Word file ({exc.__class__.__name__}: {exc})") from exc
-    items = list(_docx_items(document))
+    tables = _TableReader(budget.table_depth)
+    items = list(_docx_items(document, tables))
+    budget.check_text(path, sum(len(text) for text, _, _ in items))
     if not any(text for text, _, _ in items):
         raise PlanError(path, "Word file has no text")
     units = _docx_units(items)
+    warnings = ()
+    if tables.flattened:
+        warnings = (f"{path.name}: {tables.flattened} table(s) nested more than {budget.table_depth} "
+                    "deep (parse_max_table_depth); their text is kept as plain text",)
     return Document(state=state, source=path.name, sha256=sha256_of(path), format="docx",
-                    units=units)
+                    units=units, warnings=warnings)
 
 
-def _docx_items(document):
+def _check_unzipped_size(path: Path, budget: ParseBudget) -> None:
+    """Refuse a zip bomb from the sizes its directory declares; zipfile stops reading a member
+    at its declared size, so a member cannot unpack to more than this says."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise PlanError(path, f"damaged Word file ({exc.__class__.__name__}: {exc})") from exc
+    if unzipped > budget.unzipped_mb * 1e6:
+        raise PlanError(path, f"unpacks to {unzipped / 1e6:,.0f} MB, more than {budget.unzipped_mb:g} MB "
+                              "(parse_max_unzipped_mb); skipped")
+
+
+def _docx_items(document, tables: "_TableReader"):
     """(text, heading level or None, kind or None) for each paragraph and table in order."""
-    from docx.table import Table
     from docx.text.paragraph import Paragraph
 
     def walk(parent_element):
         for element in parent_element.iterchildren():
-            tag = element.tag.rsplit("}", 1)[-1]
+            tag = _local(element)
             if tag == "p":
                 paragraph = Paragraph(element, document)
                 # Line breaks inside a paragraph stay single: blank lines separate paragraphs.
                 text = re.sub(r"\s*\n\s*", "\n", _squash(_visible_bullets(paragraph.text)))
                 yield text.strip(), _docx_heading(paragraph), None
             elif tag == "tbl":
-                yield _table_text(Table(element, document)), None, TABLE
+                yield tables.text(element, document), None, TABLE
             elif tag == "sdt":
                 for content in element.iterchildren():
                     if content.tag.endswith("sdtContent"):
@@ -460,24 +556,63 @@ def _docx_items(document):
     yield from walk(document.element.body)
 
 
+def _local(element) -> str:
+    tag = element.tag
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _plain_paragraphs(element) -> list[str]:
+    """The text of every paragraph under `element`, at any depth (lxml's iter does not recurse
+    in Python, so a table nested hundreds deep costs no stack)."""
+    from docx.oxml.ns import qn
+
+    texts = ("".join(t.text or "" for t in p.iter(qn("w:t"))) for p in element.iter(qn("w:p")))
+    return [text for text in texts if text.strip()]
+
+
+class _TableReader:
+    """Table text: rows as lines of ' | '-separated cells. A table nested in a cell joins that
+    cell's text (rows ' ; '-separated) instead of being dropped; below `max_depth` levels its text
+    is taken plain, and counted so the plan can say so."""
+
+    def __init__(self, max_depth: int) -> None:
+        self.max_depth = max_depth
+        self.flattened = 0
+
+    def text(self, element, document, depth: int = 1) -> str:
+        from docx.table import Table
+
+        rows = []
+        for row in Table(element, document).rows:
+            cells: list[str] = []
+            for cell in row.cells:  # merged cells repeat in python-docx, so dedupe
+                text = _squash(self._cell_text(cell._tc, document, depth).replace("\n", " "))
+                if text and (not cells or cells[-1] != text):
+                    cells.append(text)
+            if cells:
+                rows.append(" | ".join(cells))
+        return "\n".join(rows)
+
+    def _cell_text(self, tc, document, depth: int) -> str:
+        from docx.text.paragraph import Paragraph
+
+        parts = []
+        for element in tc.iterchildren():
+            tag = _local(element)
+            if tag == "p":
+                parts.append(Paragraph(element, document).text)
+            elif tag == "tbl" and depth < self.max_depth:
+                parts.append(self.text(element, document, depth + 1).replace("\n", " ; "))
+            elif tag == "tbl":
+                self.flattened += 1
+                parts.append(" ".join(_plain_paragraphs(element)))
+        return "\n".join(parts)
+
+
 def _docx_heading(paragraph) -> int | None:
     name = (paragraph.style.name if paragraph.style is not None else "") or ""
     m = re.match(r"Heading (\d)", name)
     return int(m.group(1)) if m else None
-
-
-def _table_text(table) -> str:
-    """Rows as lines of ' | '-separated cells; merged cells repeat in python-docx, so dedupe."""
-    rows = []
-    for row in table.rows:
-        cells: list[str] = []
-        for cell in row.cells:
-            text = _squash(cell.text.replace("\n", " "))
-            if text and (not cells or cells[-1] != text):
-                cells.append(text)
-        if cells:
-            rows.append(" | ".join(cells))
-    return "\n".join(rows)
 
 
 def _docx_units(items) -> tuple[Unit, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -96,7 +97,11 @@ def _not_a_plan_file(path: Path, plans_dir: Path) -> str:
     if path.is_symlink():
         try:
             target = path.resolve(strict=True)
-        except (OSError, RuntimeError):
+        except RuntimeError:  # Python 3.11 raises it for a loop; 3.13 an OSError (ELOOP)
+            return "a link that loops back on itself; not read"
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "a link that loops back on itself; not read"
             return "a link to nothing (dangling symlink); not read"
         # The web viewer's rule (webapp.resolve_plan_file): the file itself lies in the folder.
         if target.parent != plans_dir.resolve():
