@@ -43,6 +43,17 @@ class IndexMismatchError(EssaError):
     exit_code = 6
 
 
+class IndexCorruptError(EssaError):
+    """A file of the saved index is missing, damaged or not what its manifest recorded."""
+
+    exit_code = 8
+
+    def __init__(self, path: object, problem: str):
+        self.path = printable(str(path))
+        self.problem = printable(problem)  # numpy's and json's messages may span lines
+        super().__init__(f"{self.path}: {self.problem}; rebuild the index with `essa-qa index --rebuild`")
+
+
 class ConfigError(EssaError):
     exit_code = 2
 

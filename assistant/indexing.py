@@ -14,12 +14,12 @@ from . import __version__
 from .chunking import HEADER_WORDPIECES, ChunkerSettings, chunk_document, embedding_text
 from .config import Settings
 from .embedders import Embedder, EmbeddingCache
-from .errors import IndexMismatchError, PlanError
+from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, PlanError
 from .guarded import ParseLimits, parse_guarded
 from .ingest import sha256_of
 from .plans import discover_plans
 from .records import Chunk
-from .store import StoredIndex, check_compatible, live_generation, load_index, save_index
+from .store import StoredIndex, check_compatible, load_index, save_index
 from .tagging import CategoryTagger
 
 
@@ -76,11 +76,11 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     progress = progress or _Progress()
     chunker = chunker_settings(settings, embedder)
     tagger = tagger or CategoryTagger.load()
-    old = _previous_index(index_dir, embedder, chunker, rebuild)
+    old, unusable = _previous_index(index_dir, embedder, chunker, rebuild)
     old_plans = old.manifest.get("plans", {}) if old else {}
     found, unknown = discover_plans(plans_dir)
     failed = [str(err) for err in unknown]
-    warnings: list[str] = []
+    warnings: list[str] = [unusable] if unusable else []
     kept_chunks: list[Chunk] = []
     kept_vectors: list[np.ndarray] = []
     kept_sentences: list[np.ndarray] = []
@@ -139,7 +139,8 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     chunks = kept_chunks + tagger.tag(new_chunks, new_vectors, embedder)
     vectors = np.vstack(kept_vectors + [new_vectors]).reshape(len(chunks), embedder.dim)
     sentence_vectors = np.vstack(kept_sentences + sentence_rows + [np.zeros((0, embedder.dim))])
-    changed = bool(embedded or removed or old is None)
+    # An index written before the integrity records gets them on the next run, nothing re-embedded.
+    changed = bool(embedded or removed or old is None or "files" not in old.manifest)
     if changed:
         manifest = {
             "tool_version": __version__,
@@ -157,15 +158,23 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
 
 
 def _previous_index(index_dir: Path, embedder: Embedder, chunker: ChunkerSettings,
-                    rebuild: bool) -> StoredIndex | None:
-    if rebuild or live_generation(Path(index_dir)) is None:
-        return None
-    old = load_index(index_dir)
+                    rebuild: bool) -> tuple[StoredIndex | None, str | None]:
+    """The index to reuse unchanged plans from (None: embed all), and why a damaged one was not."""
+    if rebuild:
+        return None, None
+    try:
+        old = load_index(index_dir)
+    except IndexMissingError:
+        return None, None
+    except IndexCorruptError as exc:
+        # Nothing in it can be trusted, so every plan is embedded again (the embedding cache,
+        # which lives outside the generations, keeps that cheap); the new generation replaces it.
+        return None, f"{exc.path}: {exc.problem}; the existing index is not reused, every plan is re-indexed"
     try:
         check_compatible(old.manifest, embedder.fingerprint, chunker.fingerprint(), Path(index_dir))
     except IndexMismatchError as exc:
         raise IndexMismatchError(f"{exc} (the existing index is left as it is)") from exc
-    return old
+    return old, None
 
 
 def _keep(old: StoredIndex | None, source: str, chunks: list[Chunk], vectors: list[np.ndarray],

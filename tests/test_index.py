@@ -16,7 +16,7 @@ import pytest
 from assistant.api import Assistant
 from assistant.config import Settings
 from assistant.embedders import HashEmbedder, get_embedder
-from assistant.errors import IndexMismatchError, IndexMissingError
+from assistant.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from assistant.indexing import build_index
 from assistant.store import load_index
 from conftest import FIXTURE_DOCX, write_docx
@@ -159,5 +159,5 @@ def test_sentence_vectors_must_match_the_chunks_sentences(index_copy):
     first = stored.chunks[0]
     assert stored.sentence_rows(0).shape == (len(first.sentences), stored.vectors.shape[1])
     np.save(live_generation(index_copy) / "sentences.npy", stored.sentence_vectors[:-1])
-    with pytest.raises(IndexMismatchError, match="sentence vectors"):
+    with pytest.raises(IndexCorruptError, match="sentences.npy"):
         load_index(index_copy)
