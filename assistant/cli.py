@@ -11,12 +11,52 @@ import click
 
 from .config import load_settings
 from .errors import EssaError
+from .records import MAX_K
 
 INDEX_OPTION = click.option("--index", "index_dir", default="index", show_default=True,
                             type=click.Path(file_okay=False, path_type=Path), help="Index directory.")
 PLANS_OPTION = click.option("--plans", "plans_dir", default="plans", show_default=True,
                             type=click.Path(file_okay=False, path_type=Path), help="Plans directory.")
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
+
+
+class StateType(click.ParamType):
+    """A postal code or a state's name ("DE", "delaware"), as its postal code."""
+
+    name = "state"
+
+    def convert(self, value, param, ctx):
+        from .states import normalize_state
+
+        code = normalize_state(str(value))
+        if code is None:
+            self.fail(f"{value!r} is not a state's postal code or name (e.g. DE, Delaware)", param, ctx)
+        return code
+
+
+class CategoryType(click.ParamType):
+    """One of the approach categories in assistant/data/categories.toml (read only when used)."""
+
+    name = "category"
+
+    def convert(self, value, param, ctx):
+        from .tagging import CategoryTagger
+
+        ids = CategoryTagger.load().ids
+        if value not in ids:
+            self.fail(f"{value!r} is not a category; one of: {', '.join(ids)}", param, ctx)
+        return value
+
+
+def k_option(default: int, help: str):
+    return click.option("--k", default=default, show_default=True, help=help,
+                        type=click.IntRange(1, MAX_K))
+
+
+STATE_OPTION = click.option("--state", "states", multiple=True, type=StateType(),
+                            help="Only this state, by code or name (repeatable).")
+CATEGORY_OPTION = click.option("--category", "categories", multiple=True, type=CategoryType(),
+                               help="Only passages tagged with this category (repeatable).")
 
 
 def handles_errors(func):
@@ -55,7 +95,7 @@ def plans() -> None:
 @PLANS_OPTION
 @click.option("--from", "source", help="Directory or base URL holding the plan files "
               "(default: each plan's URL in plans/manifest.toml).")
-@click.option("--state", "states", multiple=True, help="Only this state (repeatable).")
+@STATE_OPTION
 @handles_errors
 def plans_fetch(plans_dir: Path, source: str | None, states: tuple[str, ...]) -> None:
     """Copy or download plans, verifying their SHA-256."""
@@ -152,9 +192,9 @@ def index_cmd(plans_dir: Path, index_dir: Path, rebuild: bool, embedder: str | N
 @main.command("search")
 @click.argument("question")
 @INDEX_OPTION
-@click.option("--k", default=10, show_default=True)
-@click.option("--state", "states", multiple=True, help="Only this state (repeatable).")
-@click.option("--category", "categories", multiple=True, help="Only passages tagged with this category.")
+@k_option(10, "Passages to list.")
+@STATE_OPTION
+@CATEGORY_OPTION
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
 @JSON_OPTION
 @handles_errors
@@ -178,9 +218,9 @@ def search_cmd(question, index_dir, k, states, categories, mode, as_json) -> Non
 @main.command("ask")
 @click.argument("question")
 @INDEX_OPTION
-@click.option("--k", default=5, show_default=True, help="Passages retrieved per state.")
-@click.option("--state", "states", multiple=True, help="Answer from this state's plan (repeatable).")
-@click.option("--category", "categories", multiple=True, help="Only passages tagged with this category.")
+@k_option(5, "Passages retrieved per state.")
+@STATE_OPTION
+@CATEGORY_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True)
 @click.option("--llm/--no-llm", "use_llm", default=None,
               help="Answer through the configured OpenAI-compatible endpoint (verified sentence by "

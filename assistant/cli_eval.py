@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors
+from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors, k_option
 
 
 @click.command("eval")
 @click.option("--questions", "questions_file", default="eval/questions.jsonl", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Question set (JSONL, eval/README.md).")
-@click.option("--k", default=5, show_default=True, help="Passages retrieved per state for ask.")
+@k_option(5, "Passages retrieved per state for ask.")
 @click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Report directory (default: eval/reports/<timestamp>).")
 @INDEX_OPTION
@@ -72,7 +72,7 @@ def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: P
 @click.command("fit")
 @click.option("--questions", "questions_file", default="eval/questions.jsonl", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Question set (JSONL, eval/README.md).")
-@click.option("--k", default=5, show_default=True, help="Passages per state for ask.")
+@k_option(5, "Passages per state for ask.")
 @INDEX_OPTION
 @click.option("--write", "write_file", is_flag=True,
               help="Write the models fitted on every question to assistant/data/pipeline.<backend>.toml "

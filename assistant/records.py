@@ -19,6 +19,9 @@ TOC = "toc"
 TABLE = "table"
 TEXT_KINDS = (RESPONSE, TEMPLATE, TOC, TABLE)
 
+# The most passages a caller may ask for per state (CLI --k, Assistant.ask/search k).
+MAX_K = 100
+
 
 def format_locator(page: int | None, page_label: str | None, paragraph: int | None,
                    section: str = "") -> str:

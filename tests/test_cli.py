@@ -62,3 +62,19 @@ def test_plans_list_json(fixture_plans, fixture_index):
     rows = {r["file"]: r for r in json.loads(result.output)}
     assert rows["RI.pdf"]["pages"] == 2 and rows["RI.pdf"]["indexed"] is True
     assert rows["kansas-plan.docx"]["state"] == "KS" and rows["kansas-plan.docx"]["paragraphs"] >= 5
+
+
+def test_options_are_checked_by_click_in_one_line(fixture_index):
+    cases = [(["--k", "0"], "0 is not in the range 1<=x<=100"), (["--k", "-3"], "-3 is not in the range"),
+             (["--category", "bogus"], "'bogus' is not a category; one of: multiple_pathways"),
+             (["--state", "Atlantis"], "'Atlantis' is not a state")]
+    for command in ("ask", "search"):
+        for options, message in cases:
+            result = CliRunner().invoke(main, [command, "How does Kansas fund the arts?", "--index",
+                                               str(fixture_index), *options])
+            assert result.exit_code == 2, (command, options, result.output)
+            errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+            assert len(errors) == 1 and message in errors[0], result.output
+    # A state by name is taken as its code.
+    result = run("ask", "How is the arts funded?", "--index", str(fixture_index), "--state", "kansas", "--json")
+    assert json.loads(result.output)["states"] == ["KS"]

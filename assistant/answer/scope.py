@@ -7,11 +7,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+from ..records import MAX_K
 from ..states import asks_across_states, detect_states, normalize_state
 from ..tagging import CategoryTagger
 from ..terms import TopicalTerm, topical_terms
 
-_MARKUP = re.compile(r"<[^>]{0,200}>")
+# Tags are blanked, and so is what a script or style element holds: "alert(1)" is not a topic.
+_MARKUP = re.compile(r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>|<[^>]{0,200}>",
+                     re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,25 @@ class Scope:
         return present or None
 
 
+def check_request(k: int, states: Sequence[str] | None, categories: Sequence[str] | None,
+                  tagger: CategoryTagger) -> None:
+    """The caller's options, refused in one line before anything is searched: a k of 0 or an
+    unknown category would otherwise come back as an abstention that blames the plans."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ConfigError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+    for state in states or ():
+        if normalize_state(str(state)) is None:
+            raise ConfigError(f"{state!r} is not a state's postal code or name (e.g. DE, Delaware)")
+    for category in categories or ():
+        if category not in tagger.ids:
+            raise ConfigError(f"{category!r} is not a category; one of: {', '.join(tagger.ids)}")
+
+
 def scope_question(question: str, indexed: Sequence[str], tagger: CategoryTagger,
                    states: Sequence[str] | None = None,
                    categories: Sequence[str] | None = None) -> Scope:
     text = " ".join(_MARKUP.sub(" ", question).split())
-    named = [normalize_state(s) or s.upper() for s in states] if states else detect_states(text)
+    named = [normalize_state(s) for s in states] if states else detect_states(text)
     named = list(dict.fromkeys(named))
     missing = [s for s in named if s not in indexed]
     present = [s for s in named if s in indexed]
