@@ -18,7 +18,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.embedders import BACKENDS, EmbeddingCache, HashEmbedder, get_embedder
-from assistant.embedders.models import MODELS, ModelSpec, assemble, onnx_file, verify
+from assistant.embedders.models import MODELS, ModelSpec, assemble, cpu_has_vnni, onnx_file, verify
 from assistant.errors import ConfigError, IndexMismatchError
 
 TEXTS = [
@@ -35,6 +35,20 @@ REAL = [pytest.param(backend, runtime, marks=pytest.mark.real, id=f"{backend}-{r
 ALL = [pytest.param("hash", "", id="hash"), *REAL]
 
 
+def test_int8_is_refused_on_a_cpu_without_vnni(tmp_path, monkeypatch):
+    import assistant.embedders.models as models
+
+    amd = tmp_path / "cpuinfo"
+    amd.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    intel = tmp_path / "cpuinfo-vnni"
+    intel.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert not cpu_has_vnni(amd) and cpu_has_vnni(intel) and cpu_has_vnni(tmp_path / "missing")
+    monkeypatch.setattr(models, "cpu_has_vnni", lambda: False)
+    embedder = get_embedder("minilm", replace(Settings(), embedder="minilm", embedder_precision="int8"))
+    with pytest.raises(ConfigError, match="needs a CPU with VNNI"):
+        embedder.embed(["a sentence"])
+
+
 @pytest.fixture(scope="module")
 def backends():
     made = {}
@@ -42,6 +56,9 @@ def backends():
     def get(backend: str, runtime: str):
         if (backend, runtime) not in made:
             name, _, precision = (runtime or "onnx").partition("-")
+            if runtime == "onnx-int8" and not cpu_has_vnni():
+                pytest.skip("this CPU has no VNNI, so ONNX int8 is refused here "
+                            "(test_int8_is_refused_on_a_cpu_without_vnni)")
             settings = replace(Settings(), embedder=backend, embedder_runtime=name,
                                embedder_precision=precision or "fp32")
             made[backend, runtime] = get_embedder(backend, settings)
