@@ -15,7 +15,7 @@ from .answer.decision import decide
 from .answer.evidence import gather
 from .answer.generate import generate
 from .answer.retrieve import retrieve
-from .answer.scope import scope_question
+from .answer.scope import check_request, scope_question
 from .config import Settings, load_settings
 from .embedders import Embedder, embedder_for_index
 from .errors import ConfigError
@@ -79,6 +79,7 @@ class Assistant:
                categories: Sequence[str] | None = None, mode: str = "hybrid",
                boost: bool = True, rerank: bool = True) -> list[Passage]:
         """Ranked passages. With no `states`, the states the question names (if indexed) filter."""
+        check_request(k, states, categories, self.tagger)
         scope = scope_question(question, self.states, self.tagger, states, categories)
         if scope.nothing_to_search:
             return []
@@ -106,6 +107,7 @@ class Assistant:
         client = ChatClient.from_settings(self.settings) if llm is not False else None
         if llm and client is None:
             raise ConfigError("no language model configured: set llm_base_url (ESSA_QA_LLM_BASE_URL)")
+        check_request(k, states, categories, self.tagger)
         scope = scope_question(question, self.states, self.tagger, states, categories)
         if scope.nothing_to_search:
             reason = f"The indexed plans do not include {_names(scope.missing)}; indexed: {_names(self.states)}."

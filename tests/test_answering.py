@@ -249,7 +249,7 @@ def test_topic_phrase_is_the_questions_own_words_around_the_missing_term(questio
 
     text = " ".join(_MARKUP.sub(" ", question).split())
     terms = topical_terms(text)
-    assert "script" not in {t.stem for t in terms}  # markup is not a topic
+    assert not {"script", "alert"} & {t.stem for t in terms}  # markup is not a topic
     chosen = next(t for t in terms if text[t.start:t.end] == anchor)
     assert topic_phrase(text, terms, chosen) == phrase
 
@@ -342,3 +342,31 @@ def test_absent_topic_questions_abstain_naming_the_topic(real_assistant, questio
     assert answer.reason.startswith("The indexed plans do not appear to address ") and word in answer.reason
     assert answer.citations == () and answer.related  # still shows the closest passages
     assert {c.state for c in answer.related} == {state}
+
+
+@pytest.mark.parametrize("markup", [
+    "<script>alert('pwned')</script> {q}",
+    "<b>{q}</b>",
+    "{q} <style>body {{ color: red }}</style>",
+    "<img src=x onerror=alert(1)>{q}",
+])
+def test_markup_in_a_question_changes_nothing_it_is_asked(fixture_assistant, markup):
+    question = "How does Kansas fund music and visual arts?"
+    plain = fixture_assistant.ask(question)
+    marked = fixture_assistant.ask(markup.format(q=question))
+    assert not marked.abstained
+    assert [c.chunk_id for c in marked.citations] == [c.chunk_id for c in plain.citations]
+    assert marked.question == markup.format(q=question)  # shown back as asked (and escaped there)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(k=0), "k must be"), (dict(k=-3), "k must be"), (dict(k=101), "k must be"),
+    (dict(categories=["bogus"]), "'bogus' is not a category"),
+    (dict(states=["Atlantis"]), "'Atlantis' is not a state"),
+])
+def test_bad_options_are_refused_not_answered(fixture_assistant, options, message):
+    from assistant.errors import ConfigError
+
+    for call in (fixture_assistant.ask, fixture_assistant.search):
+        with pytest.raises(ConfigError, match=message):
+            call("How does Kansas fund music and visual arts?", **options)
