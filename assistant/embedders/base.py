@@ -6,6 +6,7 @@ Vectors are unit-length float32, so a dot product is a cosine everywhere downstr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -118,15 +119,22 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """One question's vector, remembered: an answer searches each state and ranks sentences
-        with the same question, and each would otherwise embed it again."""
-        cache = self.__dict__.setdefault("_query_cache", {})
-        if text not in cache:
-            if len(cache) >= QUERY_CACHE_SIZE:
+        with the same question, and each would otherwise embed it again. Safe across the web app's
+        worker threads: the cache is only read and changed under its lock, the model runs outside it."""
+        # dict.setdefault is atomic under the GIL: every thread gets the same lock.
+        lock = self.__dict__.setdefault("_query_lock", threading.Lock())
+        with lock:
+            cache = self.__dict__.setdefault("_query_cache", {})
+            vector = cache.get(text)
+        if vector is not None:
+            return vector
+        vector = self.embed([text])[0]
+        vector.setflags(write=False)
+        with lock:
+            if len(cache) >= QUERY_CACHE_SIZE and text not in cache:
                 cache.pop(next(iter(cache)))  # oldest first: dicts keep insertion order
-            vector = self.embed([text])[0]
-            vector.setflags(write=False)
             cache[text] = vector
-        return cache[text]
+        return vector
 
 
 def _normalized(vectors: np.ndarray) -> np.ndarray:
