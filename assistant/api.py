@@ -6,7 +6,10 @@ question -> scope -> retrieve -> evidence -> decision -> compose (or generate wi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,8 +28,10 @@ from .llm import ChatClient
 from .records import Answer, Passage
 from .retrieval import Retriever
 from .states import state_name
-from .store import StoredIndex, check_compatible, load_index
+from .store import CURRENT, StoredIndex, check_compatible, load_index
 from .tagging import CategoryTagger
+
+log = logging.getLogger(__name__)
 
 
 class Assistant:
@@ -133,3 +138,75 @@ class Assistant:
 def _names(codes: Sequence[str]) -> str:
     names = [f"{state_name(c)} ({c})" for c in codes]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+class LiveAssistant:
+    """The assistant over an index directory's live generation, swapped when CURRENT moves on.
+
+    A caller takes `current()` once and keeps that Assistant for its whole request, so a request
+    sees one generation whole. The new generation is loaded aside (same model and tagger) and only
+    then swapped in with one assignment; requests that arrive meanwhile keep the old one.
+    """
+
+    def __init__(self, index_dir: str | Path = "index", settings: Settings | None = None,
+                 embedder: Embedder | None = None, tagger: CategoryTagger | None = None,
+                 check_every_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.index_dir = Path(index_dir)
+        self.check_every_s = check_every_s
+        self._clock = clock
+        self._generation = _generation_name(self.index_dir)  # read before loading: never misses a swap
+        self._assistant = Assistant.load(self.index_dir, settings=settings, embedder=embedder, tagger=tagger)
+        self._failed = ""  # a generation that would not load: not retried until CURRENT moves again
+        self._checked = clock()
+        self._loading = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        return self._assistant.settings
+
+    @property
+    def generation(self) -> str:
+        """Name of the generation `current()` answers from."""
+        return self._generation
+
+    def current(self) -> Assistant:
+        """The live Assistant; at most every `check_every_s`, a look at CURRENT first."""
+        now = self._clock()
+        if now - self._checked >= self.check_every_s:
+            self._checked = now
+            self._maybe_swap()
+        return self._assistant
+
+    def _maybe_swap(self) -> None:
+        name = _generation_name(self.index_dir)
+        if not name or name in (self._generation, self._failed):
+            return
+        if not self._loading.acquire(blocking=False):
+            return  # another request is loading it; this one answers from the old generation
+        try:
+            if name != self._generation:
+                self._swap(name)
+        finally:
+            self._loading.release()
+
+    def _swap(self, name: str) -> None:
+        old = self._assistant
+        try:
+            fresh = Assistant.load(self.index_dir, settings=old.settings, embedder=old.embedder,
+                                   tagger=old.tagger)
+        except Exception as exc:  # whatever broke the new generation, the old one keeps answering
+            self._failed = name
+            log.warning("index %s: generation %s not loaded, still answering from %s: %s",
+                        self.index_dir, name, self._generation, exc)
+            return
+        self._assistant, self._generation = fresh, name
+        log.info("index %s: now answering from generation %s", self.index_dir, name)
+
+
+def _generation_name(index_dir: Path) -> str:
+    """What CURRENT says, as written: a name that points nowhere is still a change to try (and
+    log once), not a silent no-op."""
+    try:
+        return (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):  # no CURRENT, or unreadable for a moment: no change seen
+        return ""

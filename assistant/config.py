@@ -27,6 +27,10 @@ class Settings:
     embedder_precision: str = "fp32"
     embedder_runtime: str = "onnx"  # "onnx" (ONNX Runtime) or "torch"
     embedder_batch_size: int = 0  # 0 = the backend's measured best
+    # Threads one forward pass of the model uses; 0: one per core (fastest for indexing and for
+    # one question at a time). The web app answering several questions at once uses 1 unless
+    # this is set (see webapp.web_settings).
+    embedder_threads: int = 0
     model_cache: str = ""  # where assembled models live; "" = $XDG_CACHE_HOME/essa-qa/models
     embedding_cache: str = ""  # "" = <index>/cache/embeddings.sqlite; "off" = no cache
     # Each plan parses in a child process under these limits (assistant/guarded.py); a plan over
@@ -55,6 +59,16 @@ class Settings:
     llm_timeout_s: float = 60.0
     auth_user: str = ""
     auth_password: str = ""
+    # With a password: after this many failed logins from one client within the window, the
+    # login answers 429 until the oldest failure is older than the window; a success clears it.
+    login_max_failures: int = 5
+    login_window_s: float = 60.0
+    # Answers the web app computes at once (one worker thread each). The model and numpy release
+    # the GIL, so a few workers use both cores; more only queue inside (bench/load.py: 8 measured
+    # within noise of 4 at 20 users).
+    web_concurrency: int = 4
+    # How often, at most, the web app looks at the index's CURRENT file for a new generation.
+    index_check_s: float = 1.0
 
 
 def load_settings(config_file: str | os.PathLike | None = None,

@@ -8,19 +8,26 @@ goes through `escape_text`: the chat renders HTML, and a plan is third-party tex
 
 from __future__ import annotations
 
+import hmac
 import html
 import logging
+import math
 import re
+import secrets
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.requests import HTTPConnection
 
 from .errors import EssaError, PlanError
 from .export import citation_locator
@@ -493,19 +500,32 @@ def _as_citations(passages) -> list[Citation]:
 # ------------------------------------------------------------------ evaluate
 
 
-def evaluation_outputs(assistant, plans_dir: Path | None, questions_file: str, fast: bool, k: int,
-                       report_dir: Path, on_question: Callable | None = None):
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the repository, where eval/ lives
+DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
+DEFAULT_REPORT_DIR = PROJECT_ROOT / "eval" / "reports" / "app"
+
+
+def project_path(path: str | Path) -> Path:
+    """A relative path read against the project root, not the working directory: the app may be
+    started from anywhere, and its question set and reports live in the repository's eval/."""
+    path = Path(path)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def evaluation_outputs(assistant, plans_dir: Path | None, questions_file: str | Path, fast: bool, k: int,
+                       report_dir: str | Path, on_question: Callable | None = None):
     """(summary rows, ablation rows, metrics chart path, latency chart path, status line)."""
     from .evaluation import (MAIN_CONFIG, RETRIEVAL_METRICS, SUMMARY_ROWS, fast_subset,
                              load_questions, run_evaluation, write_report)
 
+    questions_file = project_path(questions_file)
     questions = load_questions(questions_file)
     if fast:
         questions = fast_subset(questions)
     plans = plans_dir if plans_dir is not None and Path(plans_dir).is_dir() else None
     report = run_evaluation(assistant, questions, k=int(k or DEFAULT_K), plans_dir=plans,
                             questions_file=str(questions_file), on_question=on_question)
-    paths = write_report(report, report_dir)
+    paths = write_report(report, project_path(report_dir))
     summary = [[label, _metric(report.summary.get(key))] for key, label in SUMMARY_ROWS]
     ablations = [[name, *(_metric(m.get(x)) for x in RETRIEVAL_METRICS)]
                  for name, m in report.ablations.items()]
@@ -516,6 +536,14 @@ def evaluation_outputs(assistant, plans_dir: Path | None, questions_file: str, f
 
 def _metric(value) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _shown_path(path: Path) -> str:
+    """A path as the page shows it: relative to the project, so the page does not map the server."""
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return path.name
 
 
 # ------------------------------------------------------------------ the app
@@ -529,15 +557,38 @@ element.addEventListener('click', function (event) {
   if (cell) { trigger('click', {state: cell.dataset.state, category: cell.dataset.category}); }
 });
 """
+# Every event that runs the answer path shares one concurrency group, so `concurrency` bounds the
+# answers computed at once whichever tab asks; the evaluation runs alone in its own group.
+ANSWERS = "answers"
+DEFAULT_CONCURRENCY = 4
+
+
+def snapshots(assistant) -> Callable[[], Any]:
+    """What a handler calls once per request for the Assistant it uses throughout: a
+    LiveAssistant's current generation, or the one Assistant given."""
+    from .api import LiveAssistant
+
+    if isinstance(assistant, LiveAssistant):
+        return assistant.current
+    return lambda: assistant
+
+
+def state_choices(assistant) -> list[tuple[str, str]]:
+    return [(f"{state_name(s)} ({s})", s) for s in assistant.states]
 
 
 def build_app(assistant, plans_dir: str | Path | None = "plans", *,
-              questions_file: str | Path = "eval/questions.jsonl",
-              report_dir: str | Path = "eval/reports/app"):
-    """The Gradio Blocks: Ask, Compare, Map and Evaluate tabs over one loaded assistant."""
+              questions_file: str | Path = DEFAULT_QUESTIONS,
+              report_dir: str | Path = DEFAULT_REPORT_DIR, concurrency: int = DEFAULT_CONCURRENCY):
+    """The Gradio Blocks: Ask, Compare, Map and Evaluate tabs over an Assistant or a LiveAssistant
+    (each request answers from the generation live when it starts)."""
+    current = snapshots(assistant)
+    first = current()
     plans_dir = Path(plans_dir) if plans_dir is not None else None
-    states = [(f"{state_name(s)} ({s})", s) for s in assistant.states]
-    categories = category_choices(assistant.tagger)
+    questions_file, report_dir = project_path(questions_file), project_path(report_dir)
+    states = state_choices(first)
+    categories = category_choices(first.tagger)
+    answers = dict(concurrency_id=ANSWERS, concurrency_limit=max(1, concurrency))
 
     with gr.Blocks(title="ESSA Plans Assistant") as demo:
         gr.Markdown("# ESSA Plans Assistant\n" + INTRO)
@@ -557,29 +608,30 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                 with gr.Accordion("Filters", open=False):
                     with gr.Row():
                         state_filter = gr.Dropdown(states, multiselect=True, label="States",
-                                                   info="Empty: the states the question names.")
+                                                   info="Empty: the states the question names.",
+                                                   elem_id="essa-state-filter")
                         category_filter = gr.Dropdown(categories, multiselect=True,
                                                       label="Approach categories",
                                                       info="Only passages tagged with these.")
                         k_slider = gr.Slider(1, 10, value=DEFAULT_K, step=1,
                                              label="Passages per state")
-                gr.Examples(example_questions(assistant), inputs=[question], label="Examples")
+                gr.Examples(example_questions(first), inputs=[question], label="Examples")
                 clear = gr.Button("New conversation", size="sm")
 
                 def on_ask(message, history, turn_state, chosen_states, chosen_categories, k):
-                    history, turn_state = chat_reply(assistant, plans_dir, message, history, turn_state,
+                    history, turn_state = chat_reply(current(), plans_dir, message, history, turn_state,
                                                      chosen_states or (), chosen_categories or (), k)
                     return history, turn_state, ""
 
                 inputs = [question, chat, turns, state_filter, category_filter, k_slider]
                 outputs = [chat, turns, question]
-                question.submit(on_ask, inputs, outputs)
-                ask_button.click(on_ask, inputs, outputs)
+                question.submit(on_ask, inputs, outputs, **answers)
+                ask_button.click(on_ask, inputs, outputs, **answers)
                 clear.click(lambda: ([], [], ""), None, outputs)
 
             with gr.Tab("Compare", id="compare"):
                 with gr.Row():
-                    compare_states = gr.Dropdown(states, value=list(assistant.states), multiselect=True,
+                    compare_states = gr.Dropdown(states, value=list(first.states), multiselect=True,
                                                  label="States")
                     compare_category = gr.Dropdown([("(none)", "")] + categories, value="",
                                                    label="Category")
@@ -589,31 +641,30 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                 compare_out = gr.HTML(elem_id="essa-compare", js_on_load=None)
 
                 def on_compare(chosen, topic, category):
-                    return compare_html(assistant, plans_dir, chosen or [], topic, category or None)
+                    return compare_html(current(), plans_dir, chosen or [], topic, category or None)
 
-                compare_button.click(on_compare, [compare_states, compare_topic, compare_category],
-                                     compare_out)
-                compare_topic.submit(on_compare, [compare_states, compare_topic, compare_category],
-                                     compare_out)
+                compare_inputs = [compare_states, compare_topic, compare_category]
+                compare_button.click(on_compare, compare_inputs, compare_out, **answers)
+                compare_topic.submit(on_compare, compare_inputs, compare_out, **answers)
 
             with gr.Tab("Map", id="map"):
                 gr.Markdown("How strongly each plan covers each approach. Select a tile to list the "
                             "passages behind it.")
-                map_html = gr.HTML(coverage_map_html(assistant), elem_id="essa-map",
+                map_html = gr.HTML(coverage_map_html(first), elem_id="essa-map",
                                    js_on_load=MAP_CLICK_JS)
                 cell_out = gr.HTML(elem_id="essa-cell", js_on_load=None)
 
                 def on_cell(evt: gr.EventData):
                     data = getattr(evt, "_data", None) or {}
-                    return coverage_cell_html(assistant, plans_dir, data.get("state", ""),
+                    return coverage_cell_html(current(), plans_dir, data.get("state", ""),
                                               data.get("category", ""))
 
-                map_html.click(on_cell, None, cell_out)
+                map_html.click(on_cell, None, cell_out, **answers)
 
             with gr.Tab("Evaluate", id="evaluate"):
                 gr.Markdown("Run the evaluation question set against this index: retrieval, "
                             "citation and abstention metrics, with charts.")
-                gr.Markdown(f"Questions: `{escape_text(str(questions_file))}`")
+                gr.Markdown(f"Questions: `{escape_text(_shown_path(questions_file))}`")
                 with gr.Row():
                     eval_fast = gr.Checkbox(True, label="Fast subset (every 3rd question)")
                     eval_k = gr.Slider(1, 10, value=DEFAULT_K, step=1, label="k")
@@ -633,13 +684,24 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                 def on_evaluate(fast, k, progress=gr.Progress()):
                     try:
                         return evaluation_outputs(
-                            assistant, plans_dir, str(questions_file), fast, k, Path(report_dir),
+                            current(), plans_dir, questions_file, fast, k, report_dir,
                             on_question=lambda n, total, _q: progress((n, total), desc="questions"))
                     except Exception as exc:
                         return None, None, None, None, "**Error:** " + escape_text(friendly_error(exc))
 
                 eval_button.click(on_evaluate, [eval_fast, eval_k],
-                                  [eval_summary, eval_ablation, eval_chart, eval_latency, eval_status])
+                                  [eval_summary, eval_ablation, eval_chart, eval_latency, eval_status],
+                                  concurrency_id="evaluate", concurrency_limit=1)
+
+        # A page opened after a new index generation went live gets its states and map.
+        def on_page_load():
+            live = current()
+            choices = state_choices(live)
+            return (gr.Dropdown(choices=choices), gr.Dropdown(choices=choices, value=list(live.states)),
+                    coverage_map_html(live))
+
+        demo.load(on_page_load, None, [state_filter, compare_states, map_html], **answers)
+    demo.queue(default_concurrency_limit=max(1, concurrency))
     return demo
 
 
@@ -647,8 +709,12 @@ def app_css() -> str:
     return (STATIC_DIR / "app.css").read_text(encoding="utf-8")
 
 
+APP_SCRIPT = "essa/app.js"  # static/app.js, served by create_server
+
+
 def app_head() -> str:
-    return "<script>" + (STATIC_DIR / "app.js").read_text(encoding="utf-8") + "</script>"
+    # A file, not inline code: the page's CSP runs no inline script it did not give a nonce to.
+    return f'<script src="{APP_SCRIPT}"></script>'
 
 
 def auth_pair(settings) -> tuple[str, str] | None:
@@ -663,10 +729,254 @@ def auth_pair(settings) -> tuple[str, str] | None:
     return None
 
 
+def password_check(user: str, password: str) -> Callable[[str, str], bool]:
+    """Gradio's login check: both fields compared in constant time, the password even when the
+    user name is wrong, so the time taken tells nothing about either."""
+    want_user, want_password = user.encode("utf-8"), password.encode("utf-8")
+
+    def check(given_user: str, given_password: str) -> bool:
+        user_ok = hmac.compare_digest(given_user.encode("utf-8"), want_user)
+        password_ok = hmac.compare_digest(given_password.encode("utf-8"), want_password)
+        return user_ok and password_ok
+
+    return check
+
+
+# ------------------------------------------------------------------ security headers and login
+
+
+def page_policy(nonce: str) -> str:
+    """The Content-Security-Policy of the Gradio page (see the README's security notes).
+
+    Scripts: only those carrying this response's nonce (Gradio's inline bootstrap and its module
+    entry point, nonced in `SecurityHeaders`) and what they load ('strict-dynamic': Gradio's own
+    chunks and our static/app.js, which it inserts); 'unsafe-eval' because Gradio's HTML component
+    renders every value through `Function` (templates and js_on_load). Styles inline: Gradio
+    injects its theme and our CSS as <style> elements, and map tiles carry style attributes.
+    """
+    return "; ".join((
+        "default-src 'self'",
+        f"script-src 'nonce-{nonce}' 'strict-dynamic' 'unsafe-eval'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",  # Gradio's stylesheet draws some icons as data: URLs
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'self'",
+    ))
+
+
+# Everything else (plan files, the DOCX viewer, API answers, assets): nothing runs if a response
+# is ever shown as a document; the viewer's own <style> is inline.
+DOCUMENT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
+                   "form-action 'none'; frame-ancestors 'self'")
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "SAMEORIGIN",
+    "referrer-policy": "same-origin",
+}
+PAGE_PATHS = frozenset({"/"})  # where Gradio serves its page (one page, mounted at the root)
+_SCRIPT_TAG = re.compile(rb"<script(?=[\s>])", re.I)
+
+
+class PageUnavailable(Exception):
+    """A page could not be rewritten as it must be before it may be sent."""
+
+
+def _with_headers(message: dict, headers: dict[str, str]) -> dict:
+    kept = [(k, v) for k, v in message.get("headers", []) if k.decode("latin-1").lower() not in headers]
+    return {**message, "headers": kept + [(k.encode("latin-1"), v.encode("latin-1"))
+                                          for k, v in headers.items()]}
+
+
+def _uncompressed(scope: dict) -> dict:
+    """The request without Accept-Encoding, so Gradio's compression leaves the page readable."""
+    return {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]}
+
+
+def _rewriting_html(send, transform: Callable[[bytes], bytes]):
+    """`send` with an HTML response's body collected, passed through `transform`, then sent with
+    its new length; other responses pass untouched. A transform that raises PageUnavailable turns
+    the response into a 503: what could not be cleaned is not sent."""
+    held: dict = {}
+    chunks: list[bytes] = []
+
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+            if content_type.startswith(b"text/html"):
+                held["start"] = message
+                return
+        elif message["type"] == "http.response.body" and "start" in held:
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            start = held.pop("start")
+            try:
+                body = transform(b"".join(chunks))
+            except PageUnavailable as exc:
+                log.error("page not sent: %s", exc)
+                start, body = {**start, "status": 503}, b"This page is unavailable; the problem was logged."
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            await send({**start, "headers": headers + [(b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(message)
+
+    return wrapped
+
+
+class SecurityHeaders:
+    """ASGI middleware: CSP, nosniff, frame and referrer headers on every response, and on the
+    Gradio page a fresh nonce on each of its inline scripts: that page inlines its config per
+    request, so no fixed hash could allow it, and nothing but Gradio's template writes <script>
+    there (its JSON escapes "<")."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        page = scope["path"] in PAGE_PATHS and scope["method"] == "GET"
+        nonce = secrets.token_urlsafe(16) if page else ""
+        headers = {**SECURITY_HEADERS,
+                   "content-security-policy": page_policy(nonce) if page else DOCUMENT_POLICY}
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = _with_headers(message, headers)
+            await send(message)
+
+        if not page:
+            await self.app(scope, receive, send_with_headers)
+            return
+        tag = f'<script nonce="{nonce}"'.encode()
+        await self.app(_uncompressed(scope), receive,
+                       _rewriting_html(send_with_headers, lambda body: _SCRIPT_TAG.sub(tag, body)))
+
+
+class LoginThrottle:
+    """At most `limit` unsuccessful logins per client within any `window_s` seconds. An attempt
+    counts as failed from the moment it starts until it succeeds, so a burst of parallel guesses
+    is cut at `limit` too; a success forgets the client. `limit` 0: no throttling."""
+
+    def __init__(self, limit: int = 5, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.limit, self.window_s, self._clock = limit, window_s, clock
+        self._attempts: dict[str, deque[float]] = {}
+
+    def begin(self, client: str) -> int:
+        """0 with the attempt counted, or the whole seconds the client must wait first."""
+        if self.limit <= 0:
+            return 0
+        now = self._clock()
+        self._forget_before(now - self.window_s)
+        recent = self._attempts.setdefault(client, deque())
+        if len(recent) >= self.limit:
+            return max(1, math.ceil(recent[0] + self.window_s - now))
+        recent.append(now)
+        if len(recent) == self.limit:
+            log.warning("login: %d failed attempts from %s; further ones refused for %.0f s",
+                        self.limit, client, self.window_s)
+        return 0
+
+    def succeeded(self, client: str) -> None:
+        self._attempts.pop(client, None)
+
+    def _forget_before(self, cutoff: float) -> None:
+        for client in list(self._attempts):
+            recent = self._attempts[client]
+            while recent and recent[0] <= cutoff:
+                recent.popleft()
+            if not recent:
+                del self._attempts[client]
+
+
+LOGIN_PATHS = frozenset({"/login", "/login/"})
+# What the login page loads before anyone has logged in: Gradio's built front end, theme and icons.
+PUBLIC_PATHS = frozenset({"/favicon.ico", "/manifest.json", "/robots.txt", "/theme.css",
+                          "/gradio_api/theme.css", "/logout"})
+PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
+_API_INFO = re.compile(rb"window\.gradio_api_info = .*?;</script>", re.S)
+_NO_API_INFO = b'window.gradio_api_info = {"named_endpoints":{},"unnamed_endpoints":{}};</script>'
+
+
+def without_api_info(page: bytes) -> bytes:
+    """The login page without Gradio's API description, which names every endpoint, state and
+    category; Gradio writes it into the page whether or not the visitor has logged in."""
+    cleaned, found = _API_INFO.subn(_NO_API_INFO, page, count=1)
+    if not found and b"gradio_api_info" in page:
+        raise PageUnavailable("the login page's API description is not where it was expected")
+    return cleaned
+
+
+class LoginGate:
+    """ASGI middleware in front of a password-protected app. Before login: the login page (without
+    the API description) and the files it loads, nothing else: no config, schema, queue, plan
+    file or viewer. Logins are throttled per client address (LoginThrottle)."""
+
+    def __init__(self, app, user_of: Callable[[HTTPConnection], str | None], throttle: LoginThrottle):
+        self.app, self.user_of, self.throttle = app, user_of, throttle
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if scope["type"] == "http" and path in LOGIN_PATHS and scope["method"] == "POST":
+            await self._login(scope, receive, send)
+        elif self.user_of(HTTPConnection(scope)) is not None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        elif path == "/" and scope["method"] in ("GET", "HEAD"):
+            await self.app(_uncompressed(scope), receive, _rewriting_html(send, without_api_info))
+        elif path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            await self.app(scope, receive, send)
+        else:
+            await JSONResponse({"detail": "Log in first."}, status_code=401)(scope, receive, send)
+
+    async def _login(self, scope, receive, send) -> None:
+        client = (scope.get("client") or ("unknown",))[0]
+        wait = self.throttle.begin(client)
+        if wait:
+            refused = JSONResponse({"detail": "Too many failed logins; try again later."},
+                                   status_code=429, headers={"Retry-After": str(wait)})
+            await refused(scope, receive, send)
+            return
+        status: dict = {}
+
+        async def watch(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status.get("code") == 200:
+            self.throttle.succeeded(client)
+
+
+def session_user(gradio_app, connection: HTTPConnection) -> str | None:
+    """Who the request's Gradio login cookie belongs to, or None."""
+    token = (connection.cookies.get(f"access-token-{gradio_app.cookie_id}")
+             or connection.cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
+    return gradio_app.tokens.get(token) if token else None
+
+
+# ------------------------------------------------------------------ the server
+
+
 def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str, str] | None = None,
-                  **app_options):
+                  settings=None, **app_options):
     """A FastAPI app: the Gradio UI at /, the plan files at /plans/<file>, the DOCX viewer at
-    /viewer/<file>?paragraph=N. With `auth`, the file routes need the same login as the UI."""
+    /viewer/<file>?paragraph=N, security headers on every response. `assistant` is an Assistant
+    or a LiveAssistant (new index generations go live without a restart). With `auth`, nothing
+    but the login page answers before login, and logins are throttled. `settings` (default: the
+    assistant's) gives the concurrency and the login limits."""
+    from gradio.routes import App
+
+    settings = settings or snapshots(assistant)().settings
     plans_dir = Path(plans_dir)
     server = FastAPI(title="ESSA Plans Assistant", docs_url=None, redoc_url=None, openapi_url=None)
     ui: dict = {}
@@ -675,9 +985,7 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
         gradio_app = ui.get("app")
         if auth is None or gradio_app is None:
             return
-        token = (request.cookies.get(f"access-token-{gradio_app.cookie_id}")
-                 or request.cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
-        if gradio_app.tokens.get(token) is None:
+        if session_user(gradio_app, request) is None:
             raise HTTPException(status_code=401, detail="Log in to the app first.")
 
     @server.get("/plans/{name}", dependencies=[Depends(logged_in)])
@@ -699,16 +1007,25 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
             view = None
         return HTMLResponse(viewer_page_html(view, name, paragraph), status_code=200 if view else 404)
 
-    demo = build_app(assistant, plans_dir, **app_options)
+    @server.get("/" + APP_SCRIPT, dependencies=[Depends(logged_in)])
+    def app_script():
+        return FileResponse(STATIC_DIR / "app.js", media_type="text/javascript")
+
+    demo = build_app(assistant, plans_dir, concurrency=settings.web_concurrency, **app_options)
     # System fonts: the default theme fetches web fonts, and the app must work offline.
     theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
                               font_mono=["ui-monospace", "Menlo", "monospace"])
-    gr.mount_gradio_app(server, demo, path="/", auth=auth, css=app_css(), head=app_head(),
-                        theme=theme, show_error=False, ssr_mode=False, footer_links=[])
-    from gradio.routes import App
-
-    # The file routes check logins against the mounted Gradio app's session tokens.
+    # No run history (it keeps questions in the browser) and no schema pages of Gradio's own app.
+    gr.mount_gradio_app(server, demo, path="/", auth=password_check(*auth) if auth else None,
+                        css=app_css(), head=app_head(), theme=theme, show_error=False, ssr_mode=False,
+                        footer_links=[], run_history=False,
+                        app_kwargs={"docs_url": None, "redoc_url": None, "openapi_url": None})
+    # The file routes and the gate check logins against the mounted Gradio app's session tokens.
     ui["app"] = next(r.app for r in server.routes if isinstance(getattr(r, "app", None), App))
+    if auth is not None:
+        server.add_middleware(LoginGate, user_of=lambda connection: session_user(ui["app"], connection),
+                              throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s))
+    server.add_middleware(SecurityHeaders)  # added last: outermost, so refusals get the headers too
     return server
 
 
@@ -748,18 +1065,30 @@ class BackgroundServer:
         self._thread.join(timeout=10)
 
 
+def web_settings(settings):
+    """The settings the web app answers under: with several answers at once and no thread count
+    set, each answer's forward pass runs on one thread, so concurrent answers take the other
+    cores instead of splitting each pass across all of them. Measured with bench/load.py on two
+    cores: 20 users 20-21 answers/s against 15-16.5 with a pass on both cores; one user 12.5-13
+    against 13.8-14.5."""
+    if settings.embedder_threads == 0 and settings.web_concurrency > 1:
+        return replace(settings, embedder_threads=1)
+    return settings
+
+
 def serve(index_dir: str | Path = "index", plans_dir: str | Path = "plans", host: str = "127.0.0.1",
           port: int = 7860) -> None:
-    """Load the index and model once, then serve until interrupted."""
+    """Load the index and model once, then serve until interrupted; a new index generation
+    (`essa-qa index` while it runs) goes live on its own."""
     import uvicorn
 
-    from .api import Assistant
+    from .api import LiveAssistant
     from .config import load_settings
 
-    settings = load_settings()
+    settings = web_settings(load_settings())
     auth = auth_pair(settings)
-    assistant = Assistant.load(index_dir, settings=settings)
-    assistant.ask("warm up")  # the first question pays for lazy model set-up; do it before serving
-    app = create_server(assistant, plans_dir, auth=auth)
+    live = LiveAssistant(index_dir, settings=settings, check_every_s=settings.index_check_s)
+    live.current().ask("warm up")  # the first question pays for lazy model set-up; do it before serving
+    app = create_server(live, plans_dir, auth=auth, settings=settings)
     print(f"ESSA Plans Assistant on http://{host}:{port}/" + (" (login required)" if auth else ""))
     uvicorn.run(app, host=host, port=port, log_level="warning")

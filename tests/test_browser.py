@@ -7,6 +7,7 @@ Chromium comes from the system (Debian's `chromium`; `make browser` installs it)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -47,6 +48,29 @@ def real_app(real_assistant, shared_plans):
         yield server
 
 
+# Every page records the Content-Security-Policy violations it sees, so a test can assert the
+# app runs under its own policy: the DOM event, and the console line Chromium writes for each.
+CSP_WATCH = """window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline'));
+});"""
+
+
+def watch_csp(context) -> list[str]:
+    """Start recording CSP violations in every page of `context`; returns the console's list."""
+    seen: list[str] = []
+    context.add_init_script(CSP_WATCH)
+    context.on("console", lambda m: "Content Security Policy" in m.text and seen.append(m.text))
+    return seen
+
+
+def assert_no_csp_violations(seen: list[str], *pages) -> None:
+    reported = list(seen)
+    for page in pages:
+        reported += page.evaluate("window.__cspViolations || []")
+    assert reported == []
+
+
 def ask(page, question: str) -> None:
     page.locator("#essa-question textarea").fill(question)
     page.locator("#essa-ask").click()
@@ -61,8 +85,10 @@ def shot(page, name: str) -> None:
 def test_ask_delaware_open_page_and_map(browser, real_app):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.grant_permissions(["clipboard-read", "clipboard-write"])
+    csp = watch_csp(context)
     page = context.new_page()
-    page.goto(real_app.url)
+    response = page.goto(real_app.url)
+    assert "'nonce-" in response.headers["content-security-policy"]
     ask(page, DELAWARE_QUESTION)
     card = page.locator("#essa-chat .essa-card").first
     card.wait_for(timeout=ANSWER_TIMEOUT_MS)
@@ -114,12 +140,21 @@ def test_ask_delaware_open_page_and_map(browser, real_app):
     assert page.locator("#essa-compare .essa-compare-col h3").all_inner_texts() == [
         "Delaware", "Massachusetts", "Nevada"]
     shot(page, "compare.png")
+
+    page.get_by_role("tab", name="Evaluate").click()
+    page.get_by_role("button", name="Run evaluation").wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Ask").click()
+    page.get_by_role("button", name="Filters").click()
+    page.locator("#essa-state-filter input").click()  # the dropdown's list and its check icons
+    page.get_by_role("option").first.wait_for(timeout=30_000)
+    assert_no_csp_violations(csp, page)
     context.close()
 
 
 @pytest.mark.real
 def test_phone_width_has_no_sideways_scroll(browser, real_app):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    csp = watch_csp(context)
     page = context.new_page()
     page.goto(real_app.url)
     ask(page, DELAWARE_QUESTION)
@@ -127,6 +162,7 @@ def test_phone_width_has_no_sideways_scroll(browser, real_app):
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1
     shot(page, "phone.png")
+    assert_no_csp_violations(csp, page)
     context.close()
 
 
@@ -166,6 +202,7 @@ def hostile_app(tmp_path_factory, hash_settings):
 
 def test_plan_text_with_script_is_shown_as_text(browser, hostile_app):
     page = browser.new_page()
+    csp = watch_csp(page.context)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(hostile_app.url)
@@ -186,4 +223,32 @@ def test_plan_text_with_script_is_shown_as_text(browser, hostile_app):
     assert "<script>window.__pwned = 1</script>" in viewer.locator("p.cited").inner_text()
     assert viewer.evaluate("typeof window.__pwned") == "undefined"
     shot(viewer, "hostile-viewer.png")
+    assert_no_csp_violations(csp, page, viewer)
     page.close()
+
+
+@pytest.fixture(scope="module")
+def protected_app(fixture_assistant, fixture_plans):
+    app = create_server(fixture_assistant, fixture_plans, auth=("editor", "s3cret"))
+    with BackgroundServer(app) as server:
+        yield server
+
+
+def test_login_then_ask_under_the_policy(browser, protected_app):
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    csp = watch_csp(context)
+    page = context.new_page()
+    page.goto(protected_app.url)
+    page.get_by_label("username").fill("editor")
+    page.get_by_label("password").fill("s3cret")
+    page.get_by_role("button", name="Login").click()
+    ask(page, "How does Rhode Island help ninth graders with mentors?")
+    page.locator("#essa-chat .essa-card").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert "Rhode Island" in page.locator("#essa-chat .essa-card .essa-state").all_inner_texts()
+    copy = page.locator("#essa-chat .essa-card button.essa-copy").first
+    copy.click()
+    expect(copy).to_have_text(re.compile("Copied|Copy failed"))  # static/app.js is loaded and ran
+    assert_no_csp_violations(csp, page)
+    context.close()

@@ -321,3 +321,30 @@ def test_a_damaged_cache_row_is_a_miss_never_a_wrong_vector(tmp_path):
     assert set(found) == {keys[0]} and found[keys[0]].shape == (1, 4)
     assert cache.keys("model@2", ["a"], [[]]) != keys[:1]  # another model: another key
     cache.close()
+
+
+def test_query_vectors_are_safe_to_ask_for_from_many_threads(monkeypatch):
+    """The web app answers on several worker threads over one embedder: its query cache must
+    neither raise (an eviction racing a read) nor hand one question another's vector."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import assistant.embedders.base as base
+
+    monkeypatch.setattr(base, "QUERY_CACHE_SIZE", 3)  # evictions on nearly every question
+    embedder = HashEmbedder()
+    questions = [f"How are ninth graders mentored in district {n % 40}?" for n in range(2000)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        vectors = list(pool.map(embedder.embed_query, questions))
+    for text, vector in zip(questions, vectors):
+        assert np.array_equal(vector, embedder.embed([text])[0])
+    assert len(embedder.__dict__["_query_cache"]) <= 3
+
+
+
+@pytest.mark.real
+def test_the_thread_setting_reaches_the_onnx_session():
+    embedder = get_embedder("mpnet", replace(Settings(), embedder="mpnet", embedder_threads=1))
+    _, session = embedder._model
+    assert session.get_session_options().intra_op_num_threads == 1
+    default = get_embedder("mpnet", replace(Settings(), embedder="mpnet"))
+    assert default.threads == 0

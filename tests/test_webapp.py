@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,10 +16,11 @@ from fastapi.testclient import TestClient
 from assistant.config import Settings
 from assistant.errors import ConfigError, EssaError
 from assistant.records import Citation
-from assistant.webapp import (FRIENDLY_FAILURE, Turn, answer_html, answer_text_html, auth_pair,
-                              chat_reply, compare_html, coverage_cell_html, coverage_map_html,
-                              create_server, docx_section, escape_text, evaluation_outputs,
-                              example_questions, highlight_quote, plan_link, resolve_follow_up,
+from assistant.webapp import (ANSWERS, DEFAULT_QUESTIONS, FRIENDLY_FAILURE, LoginThrottle, Turn,
+                              answer_html, answer_text_html, auth_pair, build_app, chat_reply,
+                              compare_html, coverage_cell_html, coverage_map_html, create_server,
+                              docx_section, escape_text, evaluation_outputs, example_questions,
+                              highlight_quote, password_check, plan_link, resolve_follow_up,
                               resolve_plan_file, viewer_page_html)
 
 RI_QUESTION = "How does Rhode Island help students moving from eighth grade into ninth grade?"
@@ -272,3 +277,217 @@ def test_evaluation_outputs_metrics_and_charts(fixture_assistant, fixture_plans,
     assert ablations and all(len(row) == 6 for row in ablations)
     assert Path(chart).is_file() and Path(latency).is_file()
     assert status.startswith("2 questions")
+
+
+def test_evaluation_finds_its_question_set_from_any_working_directory(fixture_assistant, fixture_plans,
+                                                                       tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outside the repository, as when the app is started elsewhere
+    assert DEFAULT_QUESTIONS.is_absolute() and DEFAULT_QUESTIONS.is_file()
+    summary, _, chart, _, status = evaluation_outputs(
+        fixture_assistant, fixture_plans, "eval/questions.jsonl", True, 5, tmp_path / "report")
+    assert re.match(r"\d+ questions in", status) and summary
+    assert Path(chart).is_file() and Path(chart).is_relative_to(tmp_path / "report")
+
+
+# ------------------------------------------------------------------ security headers
+
+
+def test_every_response_carries_the_security_headers(client):
+    for path in ("/", "/config", "/gradio_api/info", "/plans/RI.pdf", "/plans/missing.pdf",
+                 "/viewer/kansas-plan.docx?paragraph=4", "/essa/app.js", "/theme.css"):
+        headers = client.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "SAMEORIGIN", path
+        assert headers["referrer-policy"] == "same-origin", path
+        policy = dict(d.strip().split(" ", 1) for d in headers["content-security-policy"].split(";"))
+        assert policy["frame-ancestors"] == "'self'", path
+        assert "'unsafe-inline'" not in policy.get("script-src", ""), path
+    document = client.get("/viewer/kansas-plan.docx?paragraph=4").headers["content-security-policy"]
+    assert document.startswith("default-src 'none'")  # nothing runs in a plan or the viewer
+
+
+def test_the_page_runs_only_scripts_with_its_own_fresh_nonce(client):
+    first, second = client.get("/"), client.get("/")
+    nonces = [re.search(r"'nonce-([^']+)'", r.headers["content-security-policy"]).group(1)
+              for r in (first, second)]
+    assert nonces[0] != nonces[1]
+    tags = re.findall(r"<script\b[^>]*>", first.text)
+    assert tags and all(f'nonce="{nonces[0]}"' in tag for tag in tags)
+    assert "<script>" not in first.text  # our own script is a file now, not inline code
+    assert client.get("/essa/app.js").headers["content-type"].startswith("text/javascript")
+
+
+# ------------------------------------------------------------------ login
+
+
+def log_in(c: TestClient, password: str = "s3cret"):
+    return c.post("/login", data={"username": "editor", "password": password})
+
+
+@pytest.fixture
+def protected(fixture_assistant, fixture_plans):
+    with TestClient(create_server(fixture_assistant, fixture_plans, auth=("editor", "s3cret"))) as c:
+        yield c
+
+
+BEFORE_LOGIN_REFUSED = ("/config", "/config/", "/gradio_api/info", "/gradio_api/info/",
+                        "/gradio_api/openapi.json", "/gradio_api/queue/status", "/gradio_api/app_id",
+                        "/gradio_api/user", "/gradio_api/token", "/gradio_api/startup-events",
+                        "/gradio_api/file=eval/questions.jsonl", "/monitoring", "/plans/RI.pdf",
+                        "/viewer/kansas-plan.docx", "/essa/app.js")
+
+
+def test_nothing_but_the_login_page_before_login(protected, fixture_assistant):
+    page = protected.get("/")
+    assert page.status_code == 200 and "auth_required" in page.text
+    api_info = json.loads(re.search(r"window\.gradio_api_info = (.*?);</script>", page.text).group(1))
+    assert api_info == {"named_endpoints": {}, "unnamed_endpoints": {}}
+    for leak in ("Rhode Island", "Kansas", '"RI"', '"KS"', "on_ask", "social emotional", "transitions"):
+        assert leak not in page.text, leak
+    for path in BEFORE_LOGIN_REFUSED:
+        assert protected.get(path).status_code == 401, path
+    assert protected.post("/gradio_api/call/on_ask", json={"data": ["x", [], [], [], 5]}).status_code == 401
+    assert protected.post("/gradio_api/queue/join", json={}).status_code == 401
+    for path in ("/openapi.json", "/docs", "/redoc"):  # no schema pages, logged in or not
+        assert protected.get(path).status_code in (401, 404), path
+
+    assert log_in(protected).status_code == 200
+    config = protected.get("/config")
+    assert config.status_code == 200 and "Rhode Island" in config.text  # the examples, now
+    assert "/on_ask" in protected.get("/gradio_api/info").json()["named_endpoints"]
+    assert "on_ask" in protected.get("/").text
+    for path in ("/plans/RI.pdf", "/essa/app.js", "/gradio_api/app_id"):
+        assert protected.get(path).status_code == 200, path
+    for path in ("/openapi.json", "/docs"):
+        assert protected.get(path).status_code == 404, path
+
+
+def test_failed_logins_are_throttled_until_the_window_passes(protected):
+    for _ in range(5):
+        assert log_in(protected, "wrong").status_code == 400
+    refused = log_in(protected)  # the right password too: the window is closed for this client
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert protected.get("/config").status_code == 401
+
+
+def test_a_successful_login_clears_the_failures(protected):
+    for _ in range(4):
+        assert log_in(protected, "wrong").status_code == 400
+    assert log_in(protected).status_code == 200
+    assert [log_in(protected, "wrong").status_code for _ in range(6)] == [400] * 5 + [429]
+
+
+def test_login_throttle_counts_attempts_in_a_sliding_window():
+    now = [100.0]
+    throttle = LoginThrottle(limit=3, window_s=60.0, clock=lambda: now[0])
+    assert [throttle.begin("a") for _ in range(3)] == [0, 0, 0]
+    assert throttle.begin("a") == 60 and throttle.begin("b") == 0  # per client
+    now[0] += 59.5
+    assert throttle.begin("a") == 1
+    now[0] += 1.0  # the first attempts have left the window
+    assert throttle.begin("a") == 0
+    throttle.succeeded("a")
+    assert [throttle.begin("a") for _ in range(3)] == [0, 0, 0]
+    assert all(LoginThrottle(limit=0).begin("a") == 0 for _ in range(10))
+
+
+def test_password_check_needs_both_fields():
+    check = password_check("editor", "s3cret")
+    assert check("editor", "s3cret")
+    assert not check("editor", "s3cret ") and not check("editr", "s3cret") and not check("", "")
+
+
+# ------------------------------------------------------------------ concurrency
+
+
+def test_answer_events_share_one_bounded_concurrency_group(fixture_assistant, fixture_plans):
+    demo = build_app(fixture_assistant, fixture_plans, concurrency=3)
+    limits = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values()}
+    for name in ("on_ask", "on_compare", "on_cell", "on_page_load"):
+        assert limits[name] == (ANSWERS, 3), name
+    assert limits["on_evaluate"] == ("evaluate", 1)
+
+
+def test_concurrent_questions_get_the_answers_asked_one_at_a_time(fixture_assistant):
+    questions = [f"{topic} in {state}? ({n})" for n in range(4) for state in ("Rhode Island", "Kansas")
+                 for topic in ("How are ninth graders mentored", "Which arts courses are funded",
+                               "How are English learners taught", "What mental health support exists")]
+    alone = [fixture_assistant.ask(q) for q in questions]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(fixture_assistant.ask, questions))
+    assert [(a.answer, a.citations) for a in together] == [(a.answer, a.citations) for a in alone]
+
+
+# ------------------------------------------------------------------ a new index generation
+
+
+def ask_through_the_app(c: TestClient, question: str) -> str:
+    """The chat's reply HTML, through the app's HTTP API as any client would get it."""
+    event = c.post("/gradio_api/call/on_ask", json={"data": [question, [], [], [], 5]}).json()["event_id"]
+    stream = c.get(f"/gradio_api/call/on_ask/{event}").text
+    assert "event: complete" in stream, stream
+    history = json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])[0]
+    return history[-1]["content"][0]["text"]
+
+
+VERMONT = [("h1", "Section 6: Supporting All Students"), ("h2", "6.1 Transitions"),
+           ("p", "The Green Mountain agency pairs every ninth grader with a mentor and runs a summer "
+                 "bridge week before high school starts.")]
+
+
+@pytest.fixture
+def live_plans(tmp_path, fixture_plans, index_copy, hash_settings):
+    """A plans folder and an index of its own (the fixture plans), for a test that re-indexes."""
+    plans = tmp_path / "plans"
+    shutil.copytree(fixture_plans, plans)
+    return plans, index_copy
+
+
+def test_a_new_index_generation_goes_live_without_a_restart(live_plans, hash_settings):
+    from assistant.api import LiveAssistant
+    from assistant.embedders import HashEmbedder
+    from assistant.indexing import build_index
+    from conftest import write_docx
+
+    plans, index = live_plans
+    live = LiveAssistant(index, settings=hash_settings, check_every_s=0)
+    before = live.generation
+    question = "How does Vermont help students moving into high school?"
+    with TestClient(create_server(live, plans)) as c:
+        assert "do not include Vermont" in ask_through_the_app(c, question)
+        write_docx(plans / "VT.docx", VERMONT)
+        build_index(plans, index, HashEmbedder(), hash_settings)
+        reply = ask_through_the_app(c, question)
+        assert "Green Mountain agency" in reply and 'data-state="VT"' in reply
+        assert "Rhode Island" in ask_through_the_app(c, "How does Rhode Island mentor ninth graders?")
+    assert live.generation != before and "VT" in live.current().states
+
+
+def test_a_generation_that_fails_to_load_leaves_the_old_one_answering(live_plans, hash_settings, caplog):
+    from assistant.api import LiveAssistant
+
+    _, index = live_plans
+    live = LiveAssistant(index, settings=hash_settings, check_every_s=0)
+    serving, generation = live.current(), live.generation
+    broken = index / "gen-broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{ not json")
+    (index / "CURRENT").write_text("gen-broken")
+    with caplog.at_level(logging.WARNING, logger="assistant.api"):
+        assert live.current() is serving and live.current() is serving
+        (index / "CURRENT").write_text("gen-not-there")
+        assert live.current() is serving and live.current() is serving
+    assert live.generation == generation
+    for name in ("gen-broken", "gen-not-there"):
+        logged = [r for r in caplog.records if name in r.getMessage()]
+        assert len(logged) == 1, name  # one line, not one per request
+    assert not live.current().ask("How does Rhode Island mentor ninth graders?").abstained
+
+
+def test_the_web_app_runs_each_answers_model_pass_on_one_thread():
+    from assistant.webapp import web_settings
+
+    assert web_settings(Settings()).embedder_threads == 1  # several answers at once: one core each
+    assert web_settings(replace(Settings(), embedder_threads=2)).embedder_threads == 2  # the user's choice
+    assert web_settings(replace(Settings(), web_concurrency=1)).embedder_threads == 0  # one answer: all cores

@@ -31,7 +31,8 @@ def _transformer(key: str) -> Callable[[Settings], Embedder]:
         if runtime not in RUNTIMES:
             raise ConfigError(f"unknown embedder runtime {runtime!r}; choose one of {sorted(RUNTIMES)}")
         return RUNTIMES[runtime](MODELS[key], directory or None, settings.embedder_precision,
-                                 settings.embedder_batch_size, settings.model_cache or None)
+                                 settings.embedder_batch_size, settings.model_cache or None,
+                                 settings.embedder_threads)
     return make
 
 

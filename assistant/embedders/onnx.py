@@ -33,7 +33,7 @@ class OnnxEmbedder(TransformerEmbedder):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = self.threads or os.cpu_count() or 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # no warnings about unused initializers on stderr
         path = onnx_file(self.spec, Path(self.model_dir), self._cache_dir, self.precision)

@@ -33,7 +33,7 @@ class TransformerEmbedder(Embedder):
 
     def __init__(self, spec: ModelSpec, directory: str | os.PathLike | None = None,
                  precision: str = "fp32", batch_size: int = 0,
-                 cache_dir: str | os.PathLike | None = None):
+                 cache_dir: str | os.PathLike | None = None, threads: int = 0):
         if precision not in PRECISIONS:
             raise ConfigError(f"unknown embedder precision {precision!r}; choose one of {PRECISIONS}")
         self.spec = spec
@@ -45,6 +45,7 @@ class TransformerEmbedder(Embedder):
         self.abstain_similarity = spec.abstain_similarity
         self._directory = directory
         self._cache_dir = cache_dir
+        self.threads = max(0, threads)  # threads one forward pass uses; 0: one per core
 
     @cached_property
     def model_dir(self) -> str:  # type: ignore[override]
@@ -77,6 +78,8 @@ class TransformerEmbedder(Embedder):
         transformers_logging.disable_progress_bar()  # no "Loading weights" bar between question and answer
         tokenizer = self._tokenizer
         model = AutoModel.from_pretrained(self.model_dir).eval()
+        if self.threads:
+            torch.set_num_threads(self.threads)  # process-wide in torch: the server's choice
         if self.precision == "int8":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.ao's deprecation notices
