@@ -560,7 +560,6 @@ element.addEventListener('click', function (event) {
 # Every event that runs the answer path shares one concurrency group, so `concurrency` bounds the
 # answers computed at once whichever tab asks; the evaluation runs alone in its own group.
 ANSWERS = "answers"
-DEFAULT_CONCURRENCY = 4
 
 
 def snapshots(assistant) -> Callable[[], Any]:
@@ -579,11 +578,13 @@ def state_choices(assistant) -> list[tuple[str, str]]:
 
 def build_app(assistant, plans_dir: str | Path | None = "plans", *,
               questions_file: str | Path = DEFAULT_QUESTIONS,
-              report_dir: str | Path = DEFAULT_REPORT_DIR, concurrency: int = DEFAULT_CONCURRENCY):
+              report_dir: str | Path = DEFAULT_REPORT_DIR, concurrency: int = 0):
     """The Gradio Blocks: Ask, Compare, Map and Evaluate tabs over an Assistant or a LiveAssistant
-    (each request answers from the generation live when it starts)."""
+    (each request answers from the generation live when it starts). `concurrency` 0: the
+    assistant's `web_concurrency` setting."""
     current = snapshots(assistant)
     first = current()
+    concurrency = concurrency or first.settings.web_concurrency
     plans_dir = Path(plans_dir) if plans_dir is not None else None
     questions_file, report_dir = project_path(questions_file), project_path(report_dir)
     states = state_choices(first)
