@@ -1070,8 +1070,8 @@ def web_settings(settings):
     """The settings the web app answers under: with several answers at once and no thread count
     set, each answer's forward pass runs on one thread, so concurrent answers take the other
     cores instead of splitting each pass across all of them. Measured with bench/load.py on two
-    cores: 20 users 20-21 answers/s against 15-16.5 with a pass on both cores; one user 12.5-13
-    against 13.8-14.5."""
+    cores (20 s per level): 20 users 20.0-21.4 answers/s against 14.9-16.6 with a pass on both
+    cores; one user 12.1-13.0 against 13.8-14.5."""
     if settings.embedder_threads == 0 and settings.web_concurrency > 1:
         return replace(settings, embedder_threads=1)
     return settings

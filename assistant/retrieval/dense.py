@@ -11,7 +11,7 @@ def one_blas_thread() -> None:
 
     Answering multiplies one question vector by a few thousand stored rows: one thread does that
     in a few milliseconds, and more only help a big batch. OpenBLAS's helper threads spin after
-    each product: measured on two cores (40 questions through `Assistant.ask`), they took half the
+    each product: measured on two cores (20 questions through `Assistant.ask`), they took half the
     CPU of every answer (196 -> 94 ms CPU, 98 -> 47 ms wall per ask) and starved the web app's
     other requests. Concurrency comes from answering several questions at once instead.
     """
