@@ -305,6 +305,24 @@ def test_fitted_decision_model_reads_the_features():
     assert not no.answer and no.reason() == "The indexed plans do not appear to address student vaping."
 
 
+def test_decision_model_reads_the_features_it_names_and_refuses_unknown_ones():
+    import pytest
+
+    from assistant.answer.decision import DecisionModel, decide
+    from assistant.errors import ConfigError
+    from assistant.fitted import Fitted
+    from assistant.learning import LinearModel
+
+    # A file fitted before a feature was added still reads: only its own features, in its order.
+    older = DecisionModel(LinearModel(("phrase", "best_sentence"), (0.0, 0.0), (1.0, 1.0), (0.0, 1.0), -5.0),
+                          threshold=0.5)
+    assert decide(_evidence(best_sentence=9.0, bm25_best=-100.0), VAPING, older, bar=0.48).answer
+    assert not decide(_evidence(best_sentence=1.0, bm25_best=100.0), VAPING, older, bar=0.48).answer
+    table = Fitted(decision=older).to_toml().replace('"best_sentence"]', '"best_sentense"]')
+    with pytest.raises(ConfigError, match="best_sentense"):
+        Fitted.from_toml(table, "pipeline.toml")
+
+
 def test_phrases_of_the_question_are_adjacent_topical_words():
     from assistant.terms import holds_phrase, question_phrases, topical_terms
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..learning import LinearModel
 from ..terms import GENERIC_WORDS, TOKEN_RE, TopicalTerm
-from .evidence import Evidence
+from .evidence import DECISION_FEATURES, Evidence
 
 # The rule without a fitted model: below the embedder's cosine bar nothing counts, and a topic
 # missing from every passage decides when the closest passage is not close enough to outweigh it.
@@ -35,7 +35,11 @@ class DecisionModel:
 
     @classmethod
     def from_table(cls, table: dict) -> "DecisionModel":
-        return cls(LinearModel.from_table(table), float(table["threshold"]))
+        model = LinearModel.from_table(table)
+        unknown = sorted(set(model.features) - set(DECISION_FEATURES))
+        if unknown:
+            raise ValueError(f"decision features unknown to this version: {', '.join(unknown)}")
+        return cls(model, float(table["threshold"]))
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ def decide(evidence: Evidence, text: str, model: DecisionModel | None, bar: floa
     if not evidence.passages:
         return Decision(evidence.group, False, 0.0 if model else None, topic)
     if model is not None:
-        probability = float(model.model.probability(evidence.feature_row()[None, :])[0])
+        row = evidence.feature_row(model.model.features)
+        probability = float(model.model.probability(row[None, :])[0])
         return Decision(evidence.group, probability >= model.threshold, round(probability, 4), topic)
     f = evidence.features
     close = f["best_dense"] >= bar or (f["phrase"] and f["best_dense"] >= 0.85 * bar)
