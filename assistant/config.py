@@ -67,6 +67,9 @@ class Settings:
     # the GIL, so a few workers use both cores; more only queue inside (bench/load.py: 8 measured
     # within noise of 4 at 20 users).
     web_concurrency: int = 4
+    # Processes the web app's chat answers run in (assistant/workers.py): -1 = one per core where
+    # there are several (webapp.web_settings), 0 = in the server process's threads.
+    web_workers: int = -1
     # How often, at most, the web app looks at the index's CURRENT file for a new generation.
     index_check_s: float = 1.0
 

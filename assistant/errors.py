@@ -19,6 +19,9 @@ class PlanError(EssaError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # pickled across processes (assistant/workers.py) with both arguments
+        return type(self), (self.path, self.problem)
+
 
 def printable(text: str) -> str:
     """A file name fit for one line: newlines and other control characters escaped."""
@@ -52,6 +55,9 @@ class IndexCorruptError(EssaError):
         self.path = printable(str(path))
         self.problem = printable(problem)  # numpy's and json's messages may span lines
         super().__init__(f"{self.path}: {self.problem}; rebuild the index with `essa-qa index --rebuild`")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.problem)
 
 
 class ConfigError(EssaError):

@@ -8,10 +8,12 @@ goes through `escape_text`: the chat renders HTML, and a plan is third-party tex
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import html
 import logging
 import math
+import os
 import re
 import secrets
 import threading
@@ -33,6 +35,7 @@ from .errors import EssaError, PlanError
 from .export import citation_locator
 from .records import Answer, Citation
 from .states import detect_states, state_name
+from .workers import PooledAssistant
 
 log = logging.getLogger(__name__)
 
@@ -578,10 +581,15 @@ def state_choices(assistant) -> list[tuple[str, str]]:
 
 def build_app(assistant, plans_dir: str | Path | None = "plans", *,
               questions_file: str | Path = DEFAULT_QUESTIONS,
-              report_dir: str | Path = DEFAULT_REPORT_DIR, concurrency: int = 0):
+              report_dir: str | Path = DEFAULT_REPORT_DIR, concurrency: int = 0, pool=None):
     """The Gradio Blocks: Ask, Compare, Map and Evaluate tabs over an Assistant or a LiveAssistant
     (each request answers from the generation live when it starts). `concurrency` 0: the
-    assistant's `web_concurrency` setting."""
+    assistant's `web_concurrency` setting. With `pool` (workers.AnswerPool) the chat's answers
+    run in its processes."""
+    # Gradio recomputes its monitoring summary (a pandas DataFrame over the last 10,000 events)
+    # after every event, by default: measured 1.8 ms an answer after 1,000 answers and 9.8 ms
+    # after 10,000, all of it holding the GIL. This app shows no such summary; once per 1,000.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     current = snapshots(assistant)
     first = current()
     concurrency = concurrency or first.settings.web_concurrency
@@ -620,7 +628,9 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                 clear = gr.Button("New conversation", size="sm")
 
                 def on_ask(message, history, turn_state, chosen_states, chosen_categories, k):
-                    history, turn_state = chat_reply(current(), plans_dir, message, history, turn_state,
+                    live = current()
+                    answering = PooledAssistant(live, pool) if pool is not None else live
+                    history, turn_state = chat_reply(answering, plans_dir, message, history, turn_state,
                                                      chosen_states or (), chosen_categories or (), k)
                     return history, turn_state, ""
 
@@ -979,7 +989,17 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
 
     settings = settings or snapshots(assistant)().settings
     plans_dir = Path(plans_dir)
-    server = FastAPI(title="ESSA Plans Assistant", docs_url=None, redoc_url=None, openapi_url=None)
+    pool = answer_pool(assistant, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if pool is not None:
+            pool.close()
+
+    server = FastAPI(title="ESSA Plans Assistant", docs_url=None, redoc_url=None, openapi_url=None,
+                     lifespan=lifespan)
+    server.state.answer_pool = pool
     ui: dict = {}
 
     def logged_in(request: Request) -> None:
@@ -1012,7 +1032,7 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
     def app_script():
         return FileResponse(STATIC_DIR / "app.js", media_type="text/javascript")
 
-    demo = build_app(assistant, plans_dir, concurrency=settings.web_concurrency, **app_options)
+    demo = build_app(assistant, plans_dir, concurrency=settings.web_concurrency, pool=pool, **app_options)
     # System fonts: the default theme fetches web fonts, and the app must work offline.
     theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
                               font_mono=["ui-monospace", "Menlo", "monospace"])
@@ -1028,6 +1048,19 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
                               throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s))
     server.add_middleware(SecurityHeaders)  # added last: outermost, so refusals get the headers too
     return server
+
+
+def answer_pool(assistant, settings):
+    """With `web_workers` N > 0 and an index directory to load (a LiveAssistant): N started
+    worker processes for the chat's answers (assistant/workers.py); otherwise None (threads)."""
+    from .api import LiveAssistant
+    from .workers import AnswerPool
+
+    if settings.web_workers <= 0 or not isinstance(assistant, LiveAssistant):
+        return None
+    pool = AnswerPool(assistant.index_dir, settings, settings.web_workers)
+    pool.warm()
+    return pool
 
 
 class BackgroundServer:
@@ -1071,9 +1104,13 @@ def web_settings(settings):
     set, each answer's forward pass runs on one thread, so concurrent answers take the other
     cores instead of splitting each pass across all of them. Measured with bench/load.py on two
     cores (20 s per level): 20 users 20.0-21.4 answers/s against 14.9-16.6 with a pass on both
-    cores; one user 12.1-13.0 against 13.8-14.5."""
+    cores; one user 12.1-13.0 against 13.8-14.5. `web_workers` -1 becomes one answer process
+    per core where there are several cores and several answers at once (assistant/workers.py)."""
     if settings.embedder_threads == 0 and settings.web_concurrency > 1:
-        return replace(settings, embedder_threads=1)
+        settings = replace(settings, embedder_threads=1)
+    if settings.web_workers < 0:
+        cores = os.cpu_count() or 1
+        settings = replace(settings, web_workers=cores if cores > 1 and settings.web_concurrency > 1 else 0)
     return settings
 
 

@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -143,11 +144,19 @@ def write_marked_generation(index_dir: Path) -> float:
     return time.perf_counter()
 
 
-def memory_mb() -> tuple[float, float]:
-    """(resident, peak resident) MB of this process, which is the server."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
-                  if ":" in line)
-    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+def memory_mb(pids: Sequence[int] = ()) -> tuple[float, float]:
+    """(resident, peak resident) MB of this process, which is the server, plus its answer workers
+    (`pids`; the peak is the sum of each process's own peak)."""
+    rss = peak = 0.0
+    for pid in ["self", *map(str, pids)]:
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+        except OSError:  # a worker that has exited
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        rss += int(fields["VmRSS"].split()[0]) / 1024
+        peak += int(fields["VmHWM"].split()[0]) / 1024
+    return rss, peak
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -155,11 +164,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def row(label: str, results: list[Result], wall: float) -> tuple[str, float]:
+def row(label: str, results: list[Result], wall: float, pids: Sequence[int] = ()) -> tuple[str, float]:
     times = [r.seconds for r in results if r.ok]
     errors = sum(not r.ok for r in results)
     throughput = len(times) / wall if wall else 0.0
-    rss, peak = memory_mb()
+    rss, peak = memory_mb(pids)
     return (f"{label:>10} {len(results):9d} {errors:7d} {throughput:9.2f} "
             f"{statistics.median(times) * 1000 if times else float('nan'):9.0f} "
             f"{percentile(times, 0.95) * 1000:9.0f} {rss:8.0f} {peak:8.0f}"), throughput
@@ -193,27 +202,31 @@ def main() -> None:
         index_dir = private_copy(Path(args.index), Path(scratch) / "index")
         live = LiveAssistant(index_dir, settings=settings, check_every_s=settings.index_check_s)
         live.current().ask("How do states support transitions?")  # model load and first-call set-up
-        with BackgroundServer(create_server(live, args.plans, settings=settings)) as server:
+        app = create_server(live, args.plans, settings=settings)
+        pids = app.state.answer_pool.pids() if app.state.answer_pool else []
+        with BackgroundServer(app) as server:
             users.submit(run_users, server.url, 1, 2.0, 10**6).result()  # warm the queue and the child
             print(f"index {args.index} (generation {live.generation}, {len(live.current().index.chunks)} "
                   f"chunks); web_concurrency {settings.web_concurrency}; model threads per answer "
-                  f"{settings.embedder_threads or 'all cores'}; {args.seconds:g} s per level\n")
+                  f"{settings.embedder_threads or 'all cores'}; answer processes "
+                  f"{settings.web_workers or 'none (threads of the server)'}; {args.seconds:g} s per level\n")
             print(f"{'users':>10} {'requests':>9} {'errors':>7} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9} "
                   f"{'RSS MB':>8} {'peak MB':>8}")
             rates, first = {}, 0
             for n in (int(u) for u in args.users.split(",")):
                 results, wall = users.submit(run_users, server.url, n, args.seconds, first).result()
                 first += len(results) + 1000
-                line, rates[n] = row(str(n), results, wall)
+                line, rates[n] = row(str(n), results, wall, pids)
                 print(line, flush=True)
                 _show_errors(results)
-            reindex(users, server.url, live, index_dir, args.reindex_users, args.seconds, first)
+            reindex(users, server.url, live, index_dir, args.reindex_users, args.seconds, first, pids)
             if len(rates) > 1:
                 low, high = min(rates), max(rates)
                 print(f"\nthroughput at {high} users / at {low}: {rates[high] / rates[low]:.2f}x")
 
 
-def reindex(users, url: str, live, index_dir: Path, n: int, seconds: float, first: int) -> None:
+def reindex(users, url: str, live, index_dir: Path, n: int, seconds: float, first: int,
+            pids: Sequence[int] = ()) -> None:
     """Users ask while a new generation is written a third of the way in; then one more question."""
     old = live.generation
     pending = users.submit(run_users, url, n, seconds, first)
@@ -221,7 +234,7 @@ def reindex(users, url: str, live, index_dir: Path, n: int, seconds: float, firs
     time.sleep(seconds / 3)
     swapped_at = write_marked_generation(index_dir) - began
     results, wall = pending.result()
-    line, _ = row("re-index", results, wall)
+    line, _ = row("re-index", results, wall, pids)
     print(line)
     _show_errors(results)
     after_swap = [r for r in results if r.started > swapped_at + live.check_every_s + 5.0]

@@ -464,6 +464,63 @@ def test_a_new_index_generation_goes_live_without_a_restart(live_plans, hash_set
     assert live.generation != before and "VT" in live.current().states
 
 
+def test_answers_in_worker_processes_follow_new_generations_and_survive_a_dead_worker(live_plans,
+                                                                                      hash_settings):
+    import os
+    import signal
+    import time
+
+    from assistant.api import LiveAssistant
+    from assistant.embedders import HashEmbedder
+    from assistant.indexing import build_index
+    from conftest import write_docx
+
+    plans, index = live_plans
+    settings = replace(hash_settings, web_workers=2, index_check_s=0.0)
+    live = LiveAssistant(index, settings=settings, check_every_s=0)
+    question = "How does Vermont help students moving into high school?"
+    app = create_server(live, plans, settings=settings)
+    pool = app.state.answer_pool
+    workers = pool.pids()
+    assert len(workers) == 2 and os.getpid() not in workers
+    with TestClient(app) as c:
+        assert "do not include Vermont" in ask_through_the_app(c, question)
+        write_docx(plans / "VT.docx", VERMONT)
+        build_index(plans, index, HashEmbedder(), settings)
+        for _ in range(4):  # both workers, whichever takes each question, answer from the new one
+            assert "Green Mountain agency" in ask_through_the_app(c, question)
+        os.kill(workers[0], signal.SIGKILL)
+        time.sleep(0.5)  # the pool sees its worker gone
+        # The request that meets the dead worker gets one sentence; the pool starts again.
+        replies = [ask_through_the_app(c, question) for _ in range(2)]
+        assert "essa-error" in replies[0] and "stopped unexpectedly" in replies[0], replies[0]
+        assert "Traceback" not in replies[0] and "Green Mountain agency" in replies[1]
+        assert not set(pool.pids()) & set(workers)
+    assert pool.pids() == []  # shut down with the server
+
+
+def test_web_settings_answer_in_one_process_per_core(monkeypatch):
+    from assistant.webapp import web_settings
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert web_settings(Settings()).web_workers == 2
+    assert web_settings(replace(Settings(), web_workers=0)).web_workers == 0  # threads, as asked
+    assert web_settings(replace(Settings(), web_concurrency=1)).web_workers == 0  # one answer at a time
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert web_settings(Settings()).web_workers == 0
+
+
+def test_errors_cross_process_boundaries_whole():
+    import pickle
+
+    from assistant.errors import ConfigError, IndexCorruptError, PlanError
+
+    for error in (PlanError("a\nb.pdf", "cannot be read"), IndexCorruptError("vectors.npy", "bad"),
+                  ConfigError("k must be at least 1")):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error) and copy.exit_code == error.exit_code
+
+
 def test_a_generation_that_fails_to_load_leaves_the_old_one_answering(live_plans, hash_settings, caplog):
     from assistant.api import LiveAssistant
 
