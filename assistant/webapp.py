@@ -21,43 +21,32 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.requests import HTTPConnection
 
 from .errors import EssaError, PlanError
 from .export import citation_locator
 from .records import Answer, Citation
 from .states import detect_states, state_name
+from . import pageview
+from .viewer import (MAX_QUOTE, docx_section, escape_text, lines_html,
+                     pdf_viewer_html, quote_span, resolve_plan_file, viewer_link, viewer_page_html)
 from .workers import PooledAssistant
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-PLAN_SUFFIXES = (".pdf", ".docx")
-VIEWER_CONTEXT = 6  # paragraphs shown either side of a cited DOCX paragraph
 DEFAULT_K = 5
 FRIENDLY_FAILURE = ("Something went wrong while answering. The problem was logged; "
                     "please try again or rephrase the question.")
 
 # Gradio's HTML component treats `${...}` and `{{...}}` as template syntax, and the chat renders
-# Markdown and LaTeX: entity-encode the characters those read, on top of the HTML ones.
-_EXTRA_ESCAPES = str.maketrans({"{": "&#123;", "}": "&#125;", "$": "&#36;", "`": "&#96;",
-                                "*": "&#42;", "_": "&#95;", "[": "&#91;", "]": "&#93;",
-                                "\\": "&#92;", "~": "&#126;", "|": "&#124;"})
-
-
-def escape_text(text: str) -> str:
-    """Text shown as text: no HTML, template, Markdown or LaTeX in it is interpreted."""
-    return html.escape(text or "", quote=True).translate(_EXTRA_ESCAPES)
-
-
 def _copy_source(text: str) -> str:
     """What the copy button just before it puts on the clipboard (see static/app.js).
 
@@ -68,104 +57,16 @@ def _copy_source(text: str) -> str:
     return f'<span class="essa-copy-text" hidden>{encoded.replace("~", "%7E")}</span>'
 
 
-def _lines(text: str) -> str:
-    return escape_text(text).replace("\n", "<br>")
-
-
-# ------------------------------------------------------------------ plan files
-
-
-def resolve_plan_file(plans_dir: Path, name: str) -> Path | None:
-    """The plan file `name` directly inside `plans_dir`, or None: no sub-folders, no way out."""
-    if not name or name != Path(name).name or name.startswith(".") or "\\" in name or "\x00" in name:
-        return None
-    if Path(name).suffix.lower() not in PLAN_SUFFIXES:
-        return None
-    root = Path(plans_dir).resolve()
-    candidate = (root / name).resolve()
-    if candidate.parent != root or not candidate.is_file():
-        return None
-    return candidate
-
-
 def plan_link(citation: Citation, plans_dir: Path | None) -> tuple[str, str] | None:
-    """(href, label) opening the original plan at the citation, or None when the file is absent."""
+    """(href, label) showing the citation in the viewer panel (its page with the quote marked, or
+    its DOCX section), or None when the file is absent. The viewer links to the whole file."""
     if plans_dir is None or resolve_plan_file(plans_dir, citation.source) is None:
         return None
-    name = quote(citation.source)
     if citation.page is not None:
-        return f"plans/{name}#page={citation.page}", f"Open page {citation.page_label or citation.page}"
+        return (viewer_link(citation.source, page=citation.page, quote_text=citation.quote),
+                f"Show page {citation.page_label or citation.page}")
     paragraph = citation.paragraph or 1
-    return f"viewer/{name}?paragraph={paragraph}#p{paragraph}", "Open section"
-
-
-@dataclass(frozen=True)
-class ViewerParagraph:
-    number: int
-    text: str
-    cited: bool
-
-
-@dataclass(frozen=True)
-class ViewerSection:
-    source: str
-    section: str
-    paragraphs: tuple[ViewerParagraph, ...]
-
-
-@lru_cache(maxsize=8)
-def _parsed(path: str, mtime: float):
-    from .guarded import ParseLimits, parse_guarded
-
-    # The state code only labels the Document; the viewer needs the text and numbering. Parsed in
-    # a child process with a short limit: a hostile file must not pin a server thread.
-    return parse_guarded(Path(path), "XX", ParseLimits(seconds=60, memory_mb=2048))
-
-
-def docx_section(plans_dir: Path, name: str, paragraph: int,
-                 context: int = VIEWER_CONTEXT) -> ViewerSection | None:
-    """The section holding DOCX paragraph `paragraph`, cut to `context` paragraphs either side."""
-    path = resolve_plan_file(plans_dir, name)
-    if path is None or path.suffix.lower() != ".docx":
-        return None
-    try:
-        document = _parsed(str(path), path.stat().st_mtime)
-    except PlanError:
-        return None  # shown as "not found", like any paragraph the viewer cannot give
-    for unit in document.units:
-        numbered = [b for b in unit.blocks if b.paragraph is not None]
-        if not any(b.paragraph == paragraph for b in numbered):
-            continue
-        shown = [b for b in numbered if abs(b.paragraph - paragraph) <= context]
-        section = next((b.section for b in numbered if b.paragraph == paragraph), "")
-        return ViewerSection(path.name, section, tuple(
-            ViewerParagraph(b.paragraph, unit.text[b.start:b.end], b.paragraph == paragraph)
-            for b in shown))
-    return None
-
-
-def viewer_page_html(view: ViewerSection | None, name: str, paragraph: int) -> str:
-    """A standalone page showing a DOCX section with the cited paragraph marked."""
-    if view is None:
-        body = (f'<p class="essa-error">Paragraph {paragraph} of {escape_text(name)} is not '
-                "available in the plans directory.</p>")
-        title = "Passage not found"
-    else:
-        title = f"{view.source}, paragraph {paragraph}"
-        items = "".join(
-            f'<p id="p{p.number}" class="{"cited" if p.cited else ""}"><span class="num">¶ {p.number}</span> '
-            f"{_lines(p.text)}</p>" for p in view.paragraphs)
-        body = (f"<h1>{escape_text(view.source)}</h1><h2>{escape_text(view.section or 'Document')}</h2>"
-                f"{items}")
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{escape_text(title)}</title><style>"
-            "body{font-family:system-ui,sans-serif;max-width:48em;margin:1em auto;padding:0 1em;"
-            "line-height:1.5;color:#0f172a}h1{font-size:1.2em}h2{font-size:1em;color:#475569}"
-            ".num{color:#64748b;font-size:.8em;margin-right:.4em}"
-            ".cited{background:#fef3c7;border-left:4px solid #d97706;padding:.3em .6em}"
-            ".essa-error{color:#7f1d1d}</style></head>"
-            f"<body>{body}</body></html>")
+    return viewer_link(citation.source, paragraph=paragraph, quote_text=citation.quote), "Show section"
 
 
 # ------------------------------------------------------------------ answers as HTML
@@ -176,28 +77,16 @@ EXCERPT_BEFORE, EXCERPT_AFTER = 280, 520  # characters of context shown around a
 
 def highlight_quote(passage: str, quote_text: str) -> str:
     """The passage escaped, cut to the context around the cited sentence, which is in <mark>."""
-    span = _quote_span(passage, quote_text)
+    span = quote_span(passage, quote_text)
     if span is None:
-        return _lines(passage)
+        return lines_html(passage)
     start, end = span
     lo = 0 if start <= EXCERPT_BEFORE else passage.find(" ", start - EXCERPT_BEFORE, start) + 1
     hi = len(passage) if len(passage) - end <= EXCERPT_AFTER else passage.rfind(" ", end, end + EXCERPT_AFTER)
     hi = hi if hi > end else len(passage)
-    return (("… " if lo > 0 else "") + _lines(passage[lo:start].lstrip("\n")) + "<mark>"
-            + _lines(passage[start:end]) + "</mark>" + _lines(passage[end:hi].rstrip("\n"))
+    return (("… " if lo > 0 else "") + lines_html(passage[lo:start].lstrip("\n")) + "<mark>"
+            + lines_html(passage[start:end]) + "</mark>" + lines_html(passage[end:hi].rstrip("\n"))
             + (" …" if hi < len(passage) else ""))
-
-
-def _quote_span(passage: str, quote_text: str) -> tuple[int, int] | None:
-    if not quote_text:
-        return None
-    at = passage.find(quote_text)
-    if at >= 0:
-        return at, at + len(quote_text)
-    # The quote may have lost a bullet or spacing; match on whitespace-insensitive text.
-    pattern = r"\s+".join(re.escape(w) for w in quote_text.lstrip("•").split())
-    found = re.search(pattern, passage) if pattern else None
-    return (found.start(), found.end()) if found else None
 
 
 def plan_title(plans: dict[str, dict], source: str) -> str:
@@ -231,7 +120,7 @@ def citation_card_html(citation: Citation, plans: dict[str, dict], labels: Calla
             f'<span class="essa-title">{escape_text(plan_title(plans, citation.source))}</span></div>'
             f'<div class="essa-loc">{locator}{section}</div>'
             + (f'<div class="essa-chips">{chips}</div>' if chips else "")
-            + f'<div class="essa-passage">{highlight_quote(citation.passage, citation.quote) if mark_quote else _lines(citation.passage)}</div>'
+            + f'<div class="essa-passage">{highlight_quote(citation.passage, citation.quote) if mark_quote else lines_html(citation.passage)}</div>'
             f'<div class="essa-actions">{open_link}'
             f'<button type="button" class="essa-copy">Copy citation</button>{_copy_source(copy)}</div>'
             "</article>")
@@ -560,6 +449,13 @@ element.addEventListener('click', function (event) {
   if (cell) { trigger('click', {state: cell.dataset.state, category: cell.dataset.category}); }
 });
 """
+# The viewer panel: a frame the citations' "Show page" links open in (static/app.js); its pages are
+# the app's own /viewer documents.
+VIEWER_PANEL = ('<h2 class="essa-viewer-hint" id="essa-viewer-title">Plan viewer</h2>'
+                '<p class="essa-viewer-hint">Choose "Show page" or "Show section" under a citation: the '
+                "page appears here with the quoted words marked.</p>"
+                '<iframe id="essa-viewer-frame" name="essa-viewer-frame" title="Plan viewer: the cited page" '
+                'src="about:blank" aria-labelledby="essa-viewer-title"></iframe>')
 # Every event that runs the answer path shares one concurrency group, so `concurrency` bounds the
 # answers computed at once whichever tab asks; the evaluation runs alone in its own group.
 ANSWERS = "answers"
@@ -603,29 +499,33 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
         gr.Markdown("# ESSA Plans Assistant\n" + INTRO)
         with gr.Tabs():
             with gr.Tab("Ask", id="ask"):
-                turns = gr.State([])
-                chat = gr.Chatbot(label="Conversation", elem_id="essa-chat", height=620,
-                                  latex_delimiters=[], buttons=[], feedback_options=None,
-                                  placeholder="Ask a question, or pick an example below.")
-                with gr.Row(equal_height=True):
-                    question = gr.Textbox(label="Question", placeholder="How does Delaware support "
-                                          "students moving into high school?", scale=5,
-                                          elem_id="essa-question", autofocus=True, lines=1,
-                                          max_lines=4, submit_btn=False)
-                    ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="essa-ask",
-                                           min_width=80)
-                with gr.Accordion("Filters", open=False):
-                    with gr.Row():
-                        state_filter = gr.Dropdown(states, multiselect=True, label="States",
-                                                   info="Empty: the states the question names.",
-                                                   elem_id="essa-state-filter")
-                        category_filter = gr.Dropdown(categories, multiselect=True,
-                                                      label="Approach categories",
-                                                      info="Only passages tagged with these.")
-                        k_slider = gr.Slider(1, 10, value=DEFAULT_K, step=1,
-                                             label="Passages per state")
-                gr.Examples(example_questions(first), inputs=[question], label="Examples")
-                clear = gr.Button("New conversation", size="sm")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=360):
+                        turns = gr.State([])
+                        chat = gr.Chatbot(label="Conversation", elem_id="essa-chat", height=620,
+                                          latex_delimiters=[], buttons=[], feedback_options=None,
+                                          placeholder="Ask a question, or pick an example below.")
+                        with gr.Row(equal_height=True):
+                            question = gr.Textbox(label="Question", placeholder="How does Delaware support "
+                                                  "students moving into high school?", scale=5,
+                                                  elem_id="essa-question", autofocus=True, lines=1,
+                                                  max_lines=4, submit_btn=False)
+                            ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="essa-ask",
+                                                   min_width=80)
+                        with gr.Accordion("Filters", open=False):
+                            with gr.Row():
+                                state_filter = gr.Dropdown(states, multiselect=True, label="States",
+                                                           info="Empty: the states the question names.",
+                                                           elem_id="essa-state-filter")
+                                category_filter = gr.Dropdown(categories, multiselect=True,
+                                                              label="Approach categories",
+                                                              info="Only passages tagged with these.")
+                                k_slider = gr.Slider(1, 10, value=DEFAULT_K, step=1,
+                                                     label="Passages per state")
+                        gr.Examples(example_questions(first), inputs=[question], label="Examples")
+                        clear = gr.Button("New conversation", size="sm")
+                    with gr.Column(scale=2, min_width=320):
+                        gr.HTML(VIEWER_PANEL, elem_id="essa-viewer")
 
                 def on_ask(message, history, turn_state, chosen_states, chosen_categories, k):
                     live = current()
@@ -712,7 +612,10 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                     coverage_map_html(live))
 
         demo.load(on_page_load, None, [state_filter, compare_states, map_html], **answers)
-    demo.queue(default_concurrency_limit=max(1, concurrency))
+    # Queue positions go to waiting pages once a second, not to every waiting page at every event
+    # ("auto"): with 16 of 20 users waiting, that was 16 messages per answer (bench/load.py, 20
+    # users: 26.2-27.4 answers/s against 24.3-25.0, two alternating runs each).
+    demo.queue(default_concurrency_limit=max(1, concurrency), status_update_rate=1.0)
     return demo
 
 
@@ -1020,13 +923,30 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
                             content_disposition_type="inline")
 
     @server.get("/viewer/{name}", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
-    def viewer(name: str, paragraph: int = 1):
+    def viewer(name: str, paragraph: int = 1, page: int | None = None, quote: str = "",
+               zoom: float = pageview.FIT):
+        quote = quote[:MAX_QUOTE]
+        if page is not None:
+            body, status = pdf_viewer_html(plans_dir, name, page, quote, zoom)
+            return HTMLResponse(body, status_code=status)
         try:
             view = docx_section(plans_dir, name, paragraph)
         except EssaError as exc:
             log.warning("viewer: %s", exc)
             view = None
-        return HTMLResponse(viewer_page_html(view, name, paragraph), status_code=200 if view else 404)
+        return HTMLResponse(viewer_page_html(view, name, paragraph, quote), status_code=200 if view else 404)
+
+    @server.get("/page-image/{name}/{page}", dependencies=[Depends(logged_in)])
+    def page_image(name: str, page: int, zoom: float = 1.0):
+        path = resolve_plan_file(plans_dir, name)
+        try:
+            if path is None or path.suffix.lower() != ".pdf" or not 1 <= page <= pageview.page_count(path):
+                raise HTTPException(status_code=404, detail="No such page.")
+            png = pageview.render_png(path, page, min(pageview.ZOOMS, key=lambda z: abs(z - zoom)))
+        except PlanError as exc:
+            log.warning("page image: %s", exc)
+            raise HTTPException(status_code=404, detail="No such page.") from exc
+        return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=3600"})
 
     @server.get("/" + APP_SCRIPT, dependencies=[Depends(logged_in)])
     def app_script():

@@ -108,13 +108,27 @@ def test_ask_delaware_open_page_and_map(browser, real_app):
     page.locator("#essa-chat button.essa-copy-md").first.click()
     assert page.evaluate("navigator.clipboard.readText()").startswith("**Q:** How does Delaware")
 
+    # The citation's page opens in the viewer panel, from the keyboard: the page image with the
+    # quoted words boxed, scrolled into view, and a link to the whole file.
     link = page.locator("#essa-chat .essa-card a.essa-open").first
-    assert "#page=" in link.get_attribute("href")
-    with context.expect_event("response", predicate=lambda r: "/plans/DE.pdf" in r.url) as served:
-        link.click()
-    response = served.value
-    assert response.status == 200
-    assert response.headers["content-type"] == "application/pdf"
+    href = link.get_attribute("href")
+    assert href.startswith("viewer/DE.pdf?page=") and "quote=" in href and href.endswith("#q")
+    with context.expect_event("response", predicate=lambda r: "/page-image/DE.pdf/" in r.url) as served:
+        link.focus()
+        page.keyboard.press("Enter")
+    assert served.value.status == 200 and served.value.headers["content-type"] == "image/png"
+    assert len(context.pages) == 1  # the panel, not a new tab
+    viewer = page.frame_locator("#essa-viewer-frame")
+    mark = viewer.locator("mark.box").first
+    mark.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert viewer.get_by_text("The quoted words are marked on").count() == 1
+    assert "plans/DE.pdf#page=" in viewer.get_by_role("link", name="Whole file ↗").get_attribute("href")
+    assert mark.evaluate("m => { const r = m.getBoundingClientRect();"
+                         " return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }")
+    viewer.get_by_role("link", name="Zoom in +").click()
+    viewer.locator("text=100%").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert viewer.locator("mark.box").count() >= 1
+    shot(page, "viewer-panel.png")
 
     # A follow-up keeps the conversation and has its own citations.
     ask(page, "What about Nevada?")
@@ -216,14 +230,14 @@ def test_plan_text_with_script_is_shown_as_text(browser, hostile_app):
     assert page.locator("#essa-chat .essa-card img").count() == 0
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert dialogs == []
-    # The section viewer escapes too.
-    with page.context.expect_page() as opened:
-        page.locator("#essa-chat .essa-card a.essa-open").first.click()
-    viewer = opened.value
-    assert "<script>window.__pwned = 1</script>" in viewer.locator("p.cited").inner_text()
-    assert viewer.evaluate("typeof window.__pwned") == "undefined"
-    shot(viewer, "hostile-viewer.png")
-    assert_no_csp_violations(csp, page, viewer)
+    # The section viewer (in the panel beside the chat) escapes too.
+    page.locator("#essa-chat .essa-card a.essa-open").first.click()
+    cited = page.frame_locator("#essa-viewer-frame").locator("p.cited")
+    cited.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert "<script>window.__pwned = 1</script>" in cited.inner_text()
+    assert page.frame(name="essa-viewer-frame").evaluate("typeof window.__pwned") == "undefined"
+    shot(page, "hostile-viewer.png")
+    assert_no_csp_violations(csp, page)
     page.close()
 
 

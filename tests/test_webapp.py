@@ -79,10 +79,15 @@ def test_resolve_plan_file_serves_only_plan_files_directly_in_the_directory(tmp_
         assert resolve_plan_file(plans, name) is None, name
 
 
-def test_plan_link_opens_the_pdf_page_or_the_docx_viewer(fixture_plans):
-    assert plan_link(citation(page=2, page_label="ii"), fixture_plans) == ("plans/RI.pdf#page=2", "Open page ii")
+def test_plan_link_shows_the_pdf_page_or_the_docx_section_in_the_viewer(fixture_plans):
+    from urllib.parse import quote_plus
+
+    cited = citation(page=2, page_label="ii")
+    assert plan_link(cited, fixture_plans) == (
+        "viewer/RI.pdf?page=2&quote=" + quote_plus(cited.quote) + "#q", "Show page ii")
     docx = citation(source="kansas-plan.docx", page=None, page_label=None, paragraph=4)
-    assert plan_link(docx, fixture_plans) == ("viewer/kansas-plan.docx?paragraph=4#p4", "Open section")
+    assert plan_link(docx, fixture_plans) == (
+        "viewer/kansas-plan.docx?paragraph=4&quote=" + quote_plus(docx.quote) + "#q", "Show section")
     assert plan_link(citation(source="XX.pdf"), fixture_plans) is None
     assert plan_link(citation(), None) is None
 
@@ -108,7 +113,7 @@ def test_answer_html_has_a_card_per_citation_with_state_title_place_and_link(fix
     html = answer_html(answer, fixture_assistant.plans, fixture_assistant.tagger.label, fixture_plans, turn=3)
     assert html.count('class="essa-card"') == len(answer.citations)
     assert 'id="t3-c1"' in html and "Rhode Island" in html
-    assert 'href="plans/RI.pdf#page=1"' in html
+    assert 'href="viewer/RI.pdf?page=1&amp;quote=' in html and "Show page 1" in html
     assert "Copy as Markdown" in html and html.count("Copy citation") == len(answer.citations)
     assert "<mark>" in html
     assert "\n" not in html  # one HTML block for the chat's Markdown pass

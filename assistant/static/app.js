@@ -36,3 +36,23 @@
     }
   });
 })();
+
+// The viewer panel: a citation's "Show" link opens its page (or DOCX section) in the frame beside
+// the chat instead of a new tab, and on a narrow screen, where the panel sits below the chat, brings
+// it into view. Ctrl/Cmd/Shift-click and middle-click keep the browser's own behaviour (a new tab);
+// Enter on a focused link is a click, so the keyboard works the same way.
+(function () {
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a.essa-open") : null;
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    var frame = document.getElementById("essa-viewer-frame");
+    if (!frame) return;
+    event.preventDefault();
+    frame.src = link.href;
+    var panel = document.getElementById("essa-viewer");
+    if (panel && panel.getBoundingClientRect().top > window.innerHeight) {
+      panel.scrollIntoView({behavior: "smooth", block: "start"});
+    }
+    frame.focus();
+  });
+})();
