@@ -70,6 +70,9 @@ class Settings:
     # Processes the web app's chat answers run in (assistant/workers.py): -1 = one per core where
     # there are several (webapp.web_settings), 0 = in the server process's threads.
     web_workers: int = -1
+    # The app's address as its users reach it (behind a proxy, say): share links in the Markdown
+    # export start with it; "" = the address each request came to.
+    public_url: str = ""
     # How often, at most, the web app looks at the index's CURRENT file for a new generation.
     index_check_s: float = 1.0
 

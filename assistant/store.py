@@ -6,6 +6,7 @@ Layout of the index directory:
                             sentences.npy (one row per quotable sentence, chunk by chunk, in the
                             order of each chunk's `sentences`)
     cache/embeddings.sqlite embeddings by model and text (assistant/embedders/cache.py)
+    shared/<id>.json        answers shared from the web app (assistant/permalinks.py)
 A writer builds a new generation beside the live one and only then swaps CURRENT, so a run that
 is killed midway leaves the previous index loadable.
 

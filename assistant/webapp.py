@@ -37,6 +37,7 @@ from .states import detect_states, state_name
 from . import pageview
 from .viewer import (MAX_QUOTE, docx_section, escape_text, lines_html,
                      pdf_viewer_html, quote_span, resolve_plan_file, viewer_link, viewer_page_html)
+from .permalinks import AnswerStore, SharedAnswer, ShareLinks
 from .workers import PooledAssistant
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,11 @@ def citation_markdown(citation: Citation, plans: dict[str, dict]) -> str:
 
 def citation_card_html(citation: Citation, plans: dict[str, dict], labels: Callable[[str], str],
                        plans_dir: Path | None, *, turn: int | str = 1, related: bool = False,
-                       mark_quote: bool = True) -> str:
-    """One card: state, plan title, place, section, category chips, passage, links."""
+                       mark_quote: bool = True, root: str = "") -> str:
+    """One card: state, plan title, place, section, category chips, passage, links (relative to
+    the app's root; `root` leads to it from a page elsewhere, "../" from /answer/<id>)."""
     link = plan_link(citation, plans_dir)
+    link = (root + link[0], link[1]) if link else None
     chips = "".join(f'<span class="essa-chip">{escape_text(labels(c))}</span>' for c in citation.categories)
     locator = escape_text(citation_locator(citation))
     section = f" · {escape_text(citation.section)}" if citation.section else ""
@@ -142,12 +145,17 @@ def answer_text_html(text: str) -> str:
 
 
 def answer_html(answer: Answer, plans: dict[str, dict], labels: Callable[[str], str],
-                plans_dir: Path | None, *, turn: int = 1) -> str:
+                plans_dir: Path | None, *, turn: int = 1, permalink: tuple[str, str] | None = None,
+                shared: bool = False) -> str:
     """A chat reply: the answer with markers, a copy button, then one card per citation.
+    `permalink`: (href, link to paste) of the shared copy, shown and carried by the Markdown.
+    `shared`: the read-only page of a shared answer (no link to itself).
 
     One line of HTML with no blank lines, so the chat's Markdown pass leaves it as one HTML block.
     """
     copy_md = answer.to_markdown(plans)
+    if permalink:
+        copy_md += f"\n[Link to this answer]({permalink[1]})\n"
     if answer.abstained:
         head = ('<div class="essa-answer essa-abstained"><span class="essa-badge">Not found in the plans'
                 f"</span>{answer_text_html(answer.answer)}</div>")
@@ -157,14 +165,41 @@ def answer_html(answer: Answer, plans: dict[str, dict], labels: Callable[[str], 
         head = f'<div class="essa-answer">{answer_text_html(answer.answer)}</div>'
         cards = answer.citations
         title = "Sources"
+    link = (f'<a class="essa-permalink" href="{html.escape(permalink[0])}" target="_blank" rel="noopener">'
+            "Link to this answer</a>" if permalink and not shared else "")
     parts = [head, '<div class="essa-actions"><button type="button" class="essa-copy-md">Copy as '
-                   f'Markdown</button>{_copy_source(copy_md)}</div>']
+                   f'Markdown</button>{_copy_source(copy_md)}{link}</div>']
     if cards:
         parts.append(f'<div class="essa-cards-title">{title}</div><div class="essa-cards">')
-        parts.extend(citation_card_html(c, plans, labels, plans_dir, turn=turn, related=answer.abstained)
+        parts.extend(citation_card_html(c, plans, labels, plans_dir, turn=turn, related=answer.abstained,
+                                        root="../" if shared else "")
                      for c in cards)
         parts.append("</div>")
     return "".join(parts).replace("\n", " ")
+
+
+def shared_answer_page(shared: SharedAnswer | None, plans: dict[str, dict], labels: Callable[[str], str],
+                       plans_dir: Path | None) -> str:
+    """The read-only page of a shared answer: the question, when it was answered, the answer and
+    its citations as the chat showed them (copy buttons work; "Show page" opens the viewer)."""
+    if shared is None:
+        body = error_html("No shared answer has this link. It may have been mistyped, or the app "
+                          "that keeps it was reset.")
+        title = "Shared answer not found"
+    else:
+        answer = shared.answer
+        title = f"Shared answer: {answer.question}"
+        built = f" from the index built {escape_text(shared.index_built)}" if shared.index_built else ""
+        body = (f'<p class="essa-muted">Shared answer, read-only: answered {escape_text(shared.created)}'
+                f"{built}. The cited plans may have changed since.</p>"
+                f'<h2 class="essa-question">{escape_text(answer.question)}</h2>'
+                + answer_html(answer, plans, labels, plans_dir, shared=True)
+                + '<p><a href="../">Ask your own question</a></p>')
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{escape_text(title)}</title><style>body{{font-family:system-ui,sans-serif;"
+            f"max-width:56em;margin:1em auto;padding:0 1em;color:#0f172a}}{app_css()}</style>"
+            f'<script src="../{APP_SCRIPT}"></script></head><body><h1>ESSA Plans Assistant</h1>{body}</body></html>')
 
 
 def error_html(message: str) -> str:
@@ -224,8 +259,9 @@ def _with_states(question: str, old: Sequence[str], new: Sequence[str]) -> str:
 
 def chat_reply(assistant, plans_dir: Path | None, message: str, history: list[dict] | None,
                turns: list[Turn] | None, states: Sequence[str] = (), categories: Sequence[str] = (),
-               k: int = DEFAULT_K) -> tuple[list[dict], list[Turn]]:
-    """The chat after one more question: the history (openai-style messages) and the turns."""
+               k: int = DEFAULT_K, share: ShareLinks | None = None) -> tuple[list[dict], list[Turn]]:
+    """The chat after one more question: the history (openai-style messages) and the turns. With
+    `share`, the answer is kept and its reply carries a link that reopens it read-only."""
     history = list(history or [])
     turns = list(turns or [])
     message = (message or "").strip()
@@ -237,7 +273,7 @@ def chat_reply(assistant, plans_dir: Path | None, message: str, history: list[di
         answer = assistant.ask(question, k=int(k or DEFAULT_K), states=wanted,
                                categories=list(categories) or None)
         reply = answer_html(answer, assistant.plans, assistant.tagger.label, plans_dir,
-                            turn=len(turns) + 1)
+                            turn=len(turns) + 1, permalink=share.share(answer, assistant) if share else None)
         turns.append(Turn(question, tuple(answer.states)))
     except Exception as exc:  # the page shows a sentence, never a stack trace
         reply = error_html(friendly_error(exc))
@@ -477,11 +513,12 @@ def state_choices(assistant) -> list[tuple[str, str]]:
 
 def build_app(assistant, plans_dir: str | Path | None = "plans", *,
               questions_file: str | Path = DEFAULT_QUESTIONS,
-              report_dir: str | Path = DEFAULT_REPORT_DIR, concurrency: int = 0, pool=None):
+              report_dir: str | Path = DEFAULT_REPORT_DIR, concurrency: int = 0, pool=None,
+              store: AnswerStore | None = None):
     """The Gradio Blocks: Ask, Compare, Map and Evaluate tabs over an Assistant or a LiveAssistant
     (each request answers from the generation live when it starts). `concurrency` 0: the
     assistant's `web_concurrency` setting. With `pool` (workers.AnswerPool) the chat's answers
-    run in its processes."""
+    run in its processes. With `store`, every answer is kept there and carries a share link."""
     # Gradio recomputes its monitoring summary (a pandas DataFrame over the last 10,000 events)
     # after every event, by default: measured 1.8 ms an answer after 1,000 answers and 9.8 ms
     # after 10,000, all of it holding the GIL. This app shows no such summary; once per 1,000.
@@ -527,11 +564,13 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                     with gr.Column(scale=2, min_width=320):
                         gr.HTML(VIEWER_PANEL, elem_id="essa-viewer")
 
-                def on_ask(message, history, turn_state, chosen_states, chosen_categories, k):
+                def on_ask(message, history, turn_state, chosen_states, chosen_categories, k,
+                           request: gr.Request):
                     live = current()
                     answering = PooledAssistant(live, pool) if pool is not None else live
+                    share = ShareLinks(store, live.settings.public_url or _root_url(request)) if store else None
                     history, turn_state = chat_reply(answering, plans_dir, message, history, turn_state,
-                                                     chosen_states or (), chosen_categories or (), k)
+                                                     chosen_states or (), chosen_categories or (), k, share)
                     return history, turn_state, ""
 
                 inputs = [question, chat, turns, state_filter, category_filter, k_slider]
@@ -619,6 +658,14 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
     return demo
 
 
+def _root_url(request) -> str:
+    """The app's root as this request reached it ("" when it cannot be told)."""
+    try:
+        return str(request.base_url)
+    except Exception:  # no HTTP request behind this event (a test calling the handler directly)
+        return ""
+
+
 def app_css() -> str:
     return (STATIC_DIR / "app.css").read_text(encoding="utf-8")
 
@@ -684,6 +731,9 @@ def page_policy(nonce: str) -> str:
 # is ever shown as a document; the viewer's own <style> is inline.
 DOCUMENT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
                    "form-action 'none'; frame-ancestors 'self'")
+# A shared answer's page: its copy buttons need static/app.js, and nothing else runs.
+SHARED_POLICY = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                 "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "SAMEORIGIN",
@@ -755,8 +805,9 @@ class SecurityHeaders:
             return
         page = scope["path"] in PAGE_PATHS and scope["method"] == "GET"
         nonce = secrets.token_urlsafe(16) if page else ""
-        headers = {**SECURITY_HEADERS,
-                   "content-security-policy": page_policy(nonce) if page else DOCUMENT_POLICY}
+        policy = (page_policy(nonce) if page else
+                  SHARED_POLICY if scope["path"].startswith("/answer/") else DOCUMENT_POLICY)
+        headers = {**SECURITY_HEADERS, "content-security-policy": policy}
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -952,7 +1003,17 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
     def app_script():
         return FileResponse(STATIC_DIR / "app.js", media_type="text/javascript")
 
-    demo = build_app(assistant, plans_dir, concurrency=settings.web_concurrency, pool=pool, **app_options)
+    store = AnswerStore.beside(snapshots(assistant)().index.directory)
+
+    @server.get("/answer/{answer_id}", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
+    def shared_answer(answer_id: str):
+        live = snapshots(assistant)()
+        shared = store.load(answer_id)
+        return HTMLResponse(shared_answer_page(shared, live.plans, live.tagger.label, plans_dir),
+                            status_code=200 if shared else 404)
+
+    demo = build_app(assistant, plans_dir, concurrency=settings.web_concurrency, pool=pool, store=store,
+                     **app_options)
     # System fonts: the default theme fetches web fonts, and the app must work offline.
     theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
                               font_mono=["ui-monospace", "Menlo", "monospace"])

@@ -130,6 +130,18 @@ def test_ask_delaware_open_page_and_map(browser, real_app):
     assert viewer.locator("mark.box").count() >= 1
     shot(page, "viewer-panel.png")
 
+    # The answer's share link opens a read-only copy, with the same cards, for a colleague.
+    with context.expect_page() as opened:
+        page.locator("#essa-chat a.essa-permalink").first.click()
+    shared = opened.value
+    shared.wait_for_load_state()
+    assert "/answer/" in shared.url and "read-only" in shared.locator("body").inner_text()
+    assert shared.locator(".essa-card").count() == page.locator("#essa-chat .essa-card").count()
+    shared.locator("button.essa-copy").first.click()
+    assert shared.evaluate("navigator.clipboard.readText()").startswith("Delaware, ")  # app.js ran
+    shot(shared, "shared-answer.png")
+    shared.close()
+
     # A follow-up keeps the conversation and has its own citations.
     ask(page, "What about Nevada?")
     page.locator("#essa-chat [id^='t2-c']").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
