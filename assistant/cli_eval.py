@@ -24,13 +24,16 @@ from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors, 
 @click.option("--floors", "floors_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Eval config with regression floors (e.g. eval/config.toml): exit 1 when a metric "
                    "falls below its floor (or above its ceiling). Its [before] table is shown beside.")
+@click.option("--claims", "claims_file", default="eval/claims.jsonl", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Claim set for claim checking (skipped when the file is absent).")
 @click.option("--cv", "folds", default=0, type=click.IntRange(0, 20), show_default=True,
               help="Fit the learned parts N times, each without one fold of the questions, and answer "
                    "each question with the models that never saw it (held-out numbers). 0: as shipped.")
 @JSON_OPTION
 @handles_errors
 def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: Path, plans_dir: Path,
-             subset: str, floors_file: Path | None, folds: int, as_json: bool) -> None:
+             subset: str, floors_file: Path | None, claims_file: Path, folds: int, as_json: bool) -> None:
     """Score retrieval, citations, abstention and categories on a question set; write a report."""
     from tqdm import tqdm
 
@@ -57,16 +60,48 @@ def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: P
     report_dir = report_dir or Path("eval/reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
     paths = write_report(report, report_dir, floors, before)
     violations = floor_violations(report, floors) if floors else []
+    claims = _claims(assistant, claims_file, report_dir, paths, floors_file, violations)
     if as_json:
         emit(report.to_dict() | {"report_files": {name: str(p) for name, p in paths.items()},
-                                 "floor_violations": violations})
+                                 "floor_violations": violations, "claims": claims})
     else:
         click.echo(paths["markdown"].read_text(encoding="utf-8").split("## By kind")[0].rstrip())
+        if claims:
+            from .claims_eval import claims_markdown
+
+            click.echo("\n" + claims_markdown(claims).split("\nWrong verdicts:")[0].rstrip())
         click.echo(f"\nreport written to {report_dir}")
     for line in violations:
         click.echo(f"below floor: {line}", err=True)
     if violations:
         sys.exit(1)
+
+
+def _claims(assistant, claims_file: Path, report_dir: Path, paths: dict, floors_file: Path | None,
+            violations: list[str]) -> dict | None:
+    """Claim checking scored on the claim set, written beside the report (claims.json, and a
+    section of report.md); the [claims] floors of the eval config are checked into `violations`."""
+    import json
+    import tomllib
+
+    from .claims_eval import claims_markdown, evaluate_claims, load_claims
+
+    if not claims_file.is_file():
+        return None
+    result = evaluate_claims(assistant, load_claims(claims_file))
+    (report_dir / "claims.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    with paths["markdown"].open("a", encoding="utf-8") as handle:
+        handle.write("\n" + claims_markdown(result))
+    if floors_file is not None:
+        limits = tomllib.loads(floors_file.read_text(encoding="utf-8")).get("claims", {})
+        summary = result["summary"]
+        for name, floor in limits.get("floors", {}).items():
+            if summary.get(name) is not None and summary[name] < floor:
+                violations.append(f"claims {name} {summary[name]} < {floor}")
+        for name, ceiling in limits.get("ceilings", {}).items():
+            if summary.get(name) is not None and summary[name] > ceiling:
+                violations.append(f"claims {name} {summary[name]} > {ceiling}")
+    return result
 
 
 @click.command("fit")

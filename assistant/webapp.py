@@ -202,6 +202,35 @@ def shared_answer_page(shared: SharedAnswer | None, plans: dict[str, dict], labe
             f'<script src="../{APP_SCRIPT}"></script></head><body><h1>ESSA Plans Assistant</h1>{body}</body></html>')
 
 
+VERDICT_LABELS = {"supported": "Supported", "contradicted": "Contradicted", "not_found": "Not found"}
+
+
+def check_html(assistant, plans_dir: Path | None, text: str, states: Sequence[str] = ()) -> str:
+    """The Check tab's result: one block per claim, its verdict, the reason and the cited passage
+    with the supporting (or contradicting) sentence marked."""
+    from .checking import check_text
+
+    if not (text or "").strip():
+        return error_html("Paste a sentence or a paragraph to check.")
+    try:
+        report = check_text(assistant, text, list(states) or None)
+    except Exception as exc:  # the page shows a sentence, never a stack trace
+        return error_html(friendly_error(exc))
+    if not report.claims:
+        return error_html("No claim found: a claim is a sentence of three words or more.")
+    counts = {v: sum(c.verdict == v for c in report.claims) for v in VERDICT_LABELS}
+    parts = ['<div class="essa-check-summary">' + " · ".join(
+        f"{n} {VERDICT_LABELS[v].lower()}" for v, n in counts.items() if n) + "</div>"]
+    for n, claim in enumerate(report.claims, 1):
+        cards = "".join(citation_card_html(c, assistant.plans, assistant.tagger.label, plans_dir,
+                                           turn=f"k{n}") for c in claim.citations)
+        parts.append(f'<section class="essa-claim essa-v-{claim.verdict}" aria-label="Claim {n}">'
+                     f'<div class="essa-claim-head"><span class="essa-verdict">{VERDICT_LABELS[claim.verdict]}'
+                     f'</span> <span class="essa-claim-text">{escape_text(claim.claim)}</span></div>'
+                     f'<p class="essa-reason">{escape_text(claim.reason)}</p>{cards}</section>')
+    return "".join(parts)
+
+
 def error_html(message: str) -> str:
     return f'<div class="essa-error">{escape_text(message)}</div>'
 
@@ -578,6 +607,24 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                 question.submit(on_ask, inputs, outputs, **answers)
                 ask_button.click(on_ask, inputs, outputs, **answers)
                 clear.click(lambda: ([], [], ""), None, outputs)
+
+            with gr.Tab("Check", id="check"):
+                gr.Markdown("Paste a paragraph from a draft. Each sentence is a claim, judged against the "
+                            "plans: **supported** (a passage says it; numbers, years, percentages and names "
+                            "match exactly), **contradicted** (the passage on the point says otherwise, or "
+                            "another state's plan is the one that says it) or **not found**.")
+                check_input = gr.Textbox(label="Draft", lines=6, max_lines=20, elem_id="essa-check-text",
+                                         placeholder="Delaware counts student groups of 15 or more. ...")
+                with gr.Row():
+                    check_states = gr.Dropdown(states, multiselect=True, label="States",
+                                               info="Empty: the states each claim names.")
+                    check_button = gr.Button("Check", variant="primary", elem_id="essa-check-button")
+                check_out = gr.HTML(elem_id="essa-check", js_on_load=None)
+
+                def on_check(text, chosen):
+                    return check_html(current(), plans_dir, text, chosen or ())
+
+                check_button.click(on_check, [check_input, check_states], check_out, **answers)
 
             with gr.Tab("Compare", id="compare"):
                 with gr.Row():

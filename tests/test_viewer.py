@@ -3,7 +3,6 @@ marked, the routes that serve them, and the real plans' quotes found on their pa
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -110,11 +109,7 @@ def test_viewer_routes_serve_the_panel_and_images(two_page_pdf, fixture_assistan
         assert c.get("/page-image/RI.pdf/1?zoom=40").status_code == 200  # snapped to a zoom step
 
 
-PLANS = Path(os.environ.get("ESSA_QA_PLANS_DIR", "../shared/plans"))
-
-
-@pytest.mark.skipif(not (PLANS / "DE.pdf").is_file(), reason="the real plans are not here")
-def test_quotes_from_the_real_index_are_found_on_their_pdf_pages(real_assistant):
+def test_quotes_from_the_real_index_are_found_on_their_pdf_pages(real_assistant, shared_plans):
     """Every 10th PDF passage of the real index: its first readable sentence, as an answer would
     quote it, is found and boxed on the page the citation names (or over that page's end)."""
     from assistant import pageview
@@ -129,7 +124,7 @@ def test_quotes_from_the_real_index_are_found_on_their_pdf_pages(real_assistant)
         if quote is None:
             continue
         checked += 1
-        if pageview.locate_quote(PLANS / chunk.source, chunk.page, quote).found:
+        if pageview.locate_quote(shared_plans / chunk.source, chunk.page, quote).found:
             found += 1
         else:
             missed.append((chunk.source, chunk.page, quote[:60]))

@@ -156,7 +156,7 @@ def closest_passages(evidence: Sequence[Evidence], n: int = 3) -> list[Passage]:
 
 def abstain(question: str, states: Sequence[str], reason: str, related: Sequence[Passage]) -> Answer:
     """A plain "the plans do not say" answer that still shows the closest passages."""
-    shown = tuple(_citation(i + 1, p, _lead_sentence(p)) for i, p in enumerate(related))
+    shown = tuple(make_citation(i + 1, p, _lead_sentence(p)) for i, p in enumerate(related))
     text = reason
     if shown:
         text += " Possibly related passages are listed below."
@@ -225,12 +225,12 @@ def _cite(chosen: Sequence[Sentence], evidence: Evidence, citations: list[Citati
     parts = []
     for sentence in chosen:
         number = len(citations) + 1
-        citations.append(_citation(number, evidence.passages[sentence.passage], sentence.text, sentence.start))
+        citations.append(make_citation(number, evidence.passages[sentence.passage], sentence.text, sentence.start))
         parts.append(f"{sentence.text} [{number}]")
     return " ".join(parts)
 
 
-def _citation(rank: int, passage: Passage, quote: str, offset: int | None = None) -> Citation:
+def make_citation(rank: int, passage: Passage, quote: str, offset: int | None = None) -> Citation:
     return Citation(rank=rank, chunk_id=passage.chunk_id, state=passage.state, source=passage.source,
                     page=passage.page, page_label=passage.page_label, section=passage.section,
                     paragraph=quote_paragraph(passage, quote, offset), quote=quote,
@@ -285,7 +285,7 @@ def answer_from_checked(question: str, states: Sequence[str], checked: Sequence,
         start, end = item.quote_start, item.quote_end
         bullet = LEADING_BULLET.match(passage.text[start:end])
         start += bullet.end() if bullet else 0
-        citations.append(_citation(len(citations) + 1, passage, passage.text[start:end], start))
+        citations.append(make_citation(len(citations) + 1, passage, passage.text[start:end], start))
         sentence = f"{item.claim.text} [{len(citations)}]"
         if item.claim.heading or not paragraphs:
             paragraphs.append(f"**{item.claim.heading}:** {sentence}" if item.claim.heading else sentence)

@@ -46,7 +46,7 @@
     var link = event.target.closest ? event.target.closest("a.essa-open") : null;
     if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     var frame = document.getElementById("essa-viewer-frame");
-    if (!frame) return;
+    if (!frame || !frame.offsetParent) return;  // no panel on this tab: the link opens a new tab
     event.preventDefault();
     frame.src = link.href;
     var panel = document.getElementById("essa-viewer");

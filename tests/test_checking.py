@@ -1,0 +1,76 @@
+"""Claim checking: claims split from a draft, the details that must match, and verdicts on the
+real plans (supported, a changed number, a program another state runs, an invented program)."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_a_draft_splits_into_its_sentences_in_order():
+    from assistant.checking import split_claims
+
+    text = "Delaware counts groups of 15.  It set 2030 as its goal year!\n\nOK. Nevada uses stars?"
+    assert split_claims(text) == ["Delaware counts groups of 15.", "It set 2030 as its goal year!",
+                                  "Nevada uses stars?"]
+    assert split_claims("") == [] and split_claims("Yes. No.") == []
+
+
+def test_details_are_numbers_names_and_negation_as_written_or_spelled():
+    from assistant.checking import details
+
+    found = details("Delaware's plan gives English learners five years and sets a 92.15% graduation "
+                    "goal for 2030 under the Smarter Balanced tests in ninth grade.")
+    assert found.numbers == {"5", "92.15%", "2030", "9"}
+    assert "Smarter Balanced" in found.names and not any("Delaware" in n for n in found.names)
+    assert not found.negated and details("Nevada does not use an A-F grade.").negated
+    assert details("Massachusetts funds the Bay State Robotics Academy.").names == {"Bay State Robotics Academy"}
+    assert details("The n-size is 1,000 students or 12 percent.").numbers == {"1000", "12%"}
+
+
+def test_verdicts_on_the_real_plans(real_assistant):
+    from assistant.checking import CONTRADICTED, NOT_FOUND, SUPPORTED, check_claim
+
+    supported = check_claim(real_assistant, "Delaware uses a minimum n-size of 15 students for accountability.")
+    assert supported.verdict == SUPPORTED and supported.citations[0].state == "DE"
+    assert "15" in supported.citations[0].passage
+    changed = check_claim(real_assistant, "Delaware uses a minimum n-size of 25 students for accountability.")
+    assert changed.verdict == CONTRADICTED and "not 25" in changed.reason
+    wrong_state = check_claim(real_assistant, "Delaware runs the Read by Grade 3 program.")
+    assert wrong_state.verdict == CONTRADICTED and wrong_state.citations[0].state == "NV"
+    invented = check_claim(real_assistant, "Massachusetts funds the Bay State Robotics Academy for middle schools.")
+    assert invented.verdict == NOT_FOUND and "Bay State Robotics Academy" in invented.reason
+    missing = check_claim(real_assistant, "Ohio requires every school to teach cursive.")
+    assert missing.verdict == NOT_FOUND and "do not include Ohio" in missing.reason
+
+
+def test_cli_check_prints_one_entry_per_claim_in_order(real_index, tmp_path):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    draft = tmp_path / "draft.txt"
+    draft.write_text("Delaware uses a minimum n-size of 25 students. Nevada runs the Read by Grade 3 program.",
+                     encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", "--file", str(draft), "--index", str(real_index), "--json"])
+    assert result.exit_code == 0, result.output
+    claims = json.loads(result.output)["claims"]
+    assert [c["verdict"] for c in claims] == ["contradicted", "supported"]
+    assert claims[0]["claim"].startswith("Delaware uses") and set(claims[0]) == {"claim", "verdict", "reason",
+                                                                                "citations"}
+    assert {"state", "source", "page", "paragraph", "quote", "section"} <= set(claims[1]["citations"][0])
+    md = CliRunner().invoke(main, ["check", "Nevada runs the Read by Grade 3 program.", "--index",
+                                   str(real_index), "--format", "md"])
+    assert md.exit_code == 0 and "| 1 |" in md.output and "supported" in md.output
+    none = CliRunner().invoke(main, ["check", "--index", str(real_index)])
+    assert none.exit_code == 2 and "TEXT or --file" in none.output and "Traceback" not in none.output
+
+
+def test_check_tab_shows_each_verdict_with_the_sentence_marked(real_assistant, shared_plans):
+    from assistant.webapp import check_html
+
+    page = check_html(real_assistant, shared_plans, "Delaware uses a minimum n-size of 25 students. "
+                                                    "Nevada runs the Read by Grade 3 program.")
+    assert page.count('class="essa-claim ') == 2
+    assert "essa-v-contradicted" in page and "essa-v-supported" in page and "<mark>" in page
+    assert "1 supported · 1 contradicted" in page and "viewer/NV.docx?paragraph=" in page
+    assert "Paste a sentence" in check_html(real_assistant, shared_plans, "  ")
