@@ -20,19 +20,22 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 from .answer.compose import make_citation
 from .answer.scope import scope_question
 from .chunking import sentence_spans
 from .records import Citation, Passage
 from .states import STATE_NAMES, state_name
+from .terms import TOKEN_RE, stem_words
 
 # A sentence of the plan is on the claim's point at this cosine (all-mpnet-base-v2, stored
 # sentence vectors; read off the claim set, eval/claims.jsonl) ...
 SAME_POINT = 0.62
 # ... and with no detail to compare, says the same thing at this one.
 SAYS_IT = 0.80
-CANDIDATES = 6  # closest sentences compared per plan
+CANDIDATES = 10  # closest sentences compared per plan
 PASSAGES = 8  # passages per plan whose sentences are candidates
 
 SUPPORTED, CONTRADICTED, NOT_FOUND = "supported", "contradicted", "not_found"
@@ -122,16 +125,21 @@ def details(text: str) -> Details:
     for m in _NAME.finditer(text):
         words = m.group(0).split()
         # Trimmed at the edges only: "Bay State Robotics Academy" keeps its "State".
-        while words and (words[0] in _NOT_NAMES or words[0].lower() in states or words[0].rstrip("’'s").lower() in states):
+        while words and (words[0] in _NOT_NAMES or _bare(words[0]).lower() in states):
             words.pop(0)
         while words and (words[-1] in _NOT_NAMES or words[-1].lower() in _JOINERS or words[-1].isdigit()):
             words.pop()
-        if not words or " ".join(words).lower() in states:
+        if not words or " ".join(words).lower() in states or len(" ".join(words)) < 2:
             continue
         if m.start() == 0 and len(words) == 1 and words[0] == m.group(0).split()[0] and not words[0].isupper():
             continue  # the sentence's first word is capitalized anyway
         names.add(" ".join(words))
     return Details(frozenset(numbers), frozenset(names), bool(_NEGATION.search(text)))
+
+
+def _bare(word: str) -> str:
+    """A word without its possessive ending: "Massachusetts'" and "Delaware's" are the states."""
+    return re.sub(r"(?:['’]s?)$", "", word)
 
 
 def _holds(claim: Details, text: str) -> tuple[bool, set[str], set[str]]:
@@ -169,8 +177,34 @@ def _candidates(retriever, claim: str, states: Sequence[str]) -> list[_Candidate
 
 
 def _plan_holds(retriever, state: str, name: str) -> bool:
-    lowered = name.lower()
-    return any(c.state == state and lowered in c.text.lower() for c in retriever.chunks)
+    """Whether `state`'s plan names `name`: word stems in a row (plurals, apostrophes and case
+    aside), or, for a run with "to" or "and" in it, each part on its own ("MCAS to English" is
+    two names a sentence joined, not one)."""
+    texts = _stemmed_plans(retriever).get(state, ())
+    if _stem_run(name) and any(_stem_run(name) in t for t in texts):
+        return True
+    # "of", "for" and "by" belong inside names ("Read by Grade 3"); "to", "and", "in" join two.
+    parts = [p for p in re.split(r"\s+(?:and|to|in|on|&)\s+", name) if p]
+    return len(parts) > 1 and all(any(_stem_run(p) in t for t in texts) for p in parts)
+
+
+_STEMMED: dict[int, dict[str, tuple[str, ...]]] = {}
+
+
+def _stemmed_plans(retriever) -> dict[str, tuple[str, ...]]:
+    """Each state's chunks as runs of stems, once per retriever (an index generation)."""
+    key = id(retriever.chunks)
+    if key not in _STEMMED:
+        by_state: dict[str, list[str]] = {}
+        for chunk in retriever.chunks:
+            by_state.setdefault(chunk.state, []).append(_stem_run(chunk.text))
+        _STEMMED.clear()  # one generation at a time is enough
+        _STEMMED[key] = {state: tuple(texts) for state, texts in by_state.items()}
+    return _STEMMED[key]
+
+
+def _stem_run(text: str) -> str:
+    return " " + " ".join(stem_words(TOKEN_RE.findall(text.replace("’", "'").lower()))) + " "
 
 
 def check_claim(assistant, claim: str, states: Sequence[str] | None = None) -> ClaimCheck:
@@ -191,40 +225,75 @@ def check_claim(assistant, claim: str, states: Sequence[str] | None = None) -> C
                                   f"“{name}” is in the {state_name(elsewhere[0])} plan, not in {where}.",
                                   _cite(other[:1]))
             return ClaimCheck(claim, NOT_FOUND, f"No passage of {where} names “{name}”.")
-    close = [c for c in _candidates(retriever, claim, named) if c.cosine >= SAME_POINT]
+    # The model reads "does not" poorly: a negated claim is searched as its positive statement,
+    # and polarity is compared in words.
+    query = _positive(scope.text) if wanted.negated else scope.text
+    close = [c for c in _candidates(retriever, query, named) if c.cosine >= SAME_POINT]
     if not close:
-        other = _wrong_state(assistant, claim, named, wanted) if scope.named else None
+        other = _wrong_state(assistant, query, named, wanted) if scope.named else None
         if other is not None:
             return other
         return ClaimCheck(claim, NOT_FOUND, f"No passage of {where} is on this point.")
-    for candidate in close:
-        ok, _, _ = _holds(wanted, candidate.text) if wanted.any else (candidate.cosine >= SAYS_IT, (), ())
-        if ok and _negated(candidate.text) == wanted.negated:
-            return ClaimCheck(claim, SUPPORTED, _supported_reason(wanted), _cite([candidate]))
-    for candidate in close:  # the detail may sit in the sentence's neighbours
-        ok, _, _ = _holds(wanted, candidate.passage.text) if wanted.any else (False, (), ())
-        if ok and _negated(_window(candidate)) == wanted.negated:
-            return ClaimCheck(claim, SUPPORTED, _supported_reason(wanted) + " (in the passage around it)",
-                              _cite([candidate]))
-    best = close[0]
-    if wanted.numbers:  # the closest sentence on the point that gives numbers gives other ones
+    for candidate in close:  # the sentence itself, then with the sentences either side of it
+        for context, note in ((candidate.text, ""), (_window(candidate), " (with the sentences around it)")):
+            holds = _holds(wanted, context)[0] if wanted.any else (not note and candidate.cosine >= SAYS_IT)
+            if not holds:
+                continue
+            if _negated(candidate.text) == wanted.negated:
+                return ClaimCheck(claim, SUPPORTED, _supported_reason(wanted) + note, _cite([candidate]))
+            if wanted.negated:  # "does not" against a plan that says it does
+                return ClaimCheck(claim, CONTRADICTED, "The plan says it does.", _cite([candidate]))
+            # A "not" in the plan's sentence may belong to another clause: not evidence either way.
+    if wanted.numbers:
+        # The passages ranked first for the claim, as wholes (tables state numbers in rows, not
+        # sentences): one holding every detail supports it.
+        for passage, sentence in _top_passages(retriever, query, named):
+            if _holds(wanted, passage.text)[0] and _negated(sentence.text) == wanted.negated:
+                return ClaimCheck(claim, SUPPORTED, _supported_reason(wanted) + " (in the passage)",
+                                  _cite([sentence]))
+        # The closest sentence on the point that gives numbers of the claim's kind (a year, a
+        # percentage, a count) gives none of the claim's: another value.
         kinds = {_number_kind(n) for n in wanted.numbers}
-        numbered = next((c for c in close if kinds & {_number_kind(n) for n in details(c.text).numbers}), None)
-        if numbered is not None:
-            theirs = details(numbered.text).numbers
-            return ClaimCheck(claim, CONTRADICTED,
-                              f"The plan gives {_listed(theirs)} on this point, not {_listed(wanted.numbers)}.",
-                              _cite([numbered]))
-    if _negated(best.text) != wanted.negated and best.cosine >= SAME_POINT:
-        said = "does not say so: it says the opposite" if wanted.negated else "says the opposite"
-        return ClaimCheck(claim, CONTRADICTED, f"The plan {said} on this point.", _cite([best]))
-    other = _wrong_state(assistant, claim, named, wanted) if scope.named else None
+        for candidate in close:
+            theirs = {n for n in details(candidate.text).numbers if _number_kind(n) in kinds}
+            if not theirs:
+                continue
+            if not theirs & wanted.numbers:
+                return ClaimCheck(claim, CONTRADICTED,
+                                  f"The plan gives {_listed(theirs)} on this point, not "
+                                  f"{_listed(n for n in wanted.numbers if _number_kind(n) in kinds)}.",
+                                  _cite([candidate]))
+            break
+    best = close[0]
+    other = _wrong_state(assistant, query, named, wanted) if scope.named else None
     if other is not None:
         return other
-    missing = _holds(wanted, best.passage.text)[1] if wanted.numbers else set()
+    missing = _holds(wanted, _window(best))[1] if wanted.numbers else set()
     detail = f" ({_listed(missing)} is not in it)" if missing else ""
     return ClaimCheck(claim, NOT_FOUND, f"The closest passage of {where} does not say this{detail}.",
                       _cite([best]))
+
+
+def _top_passages(retriever, query: str, states: Sequence[str], n: int = 3):
+    """(passage, its sentence closest to the claim) for the top `n` passages in `states`."""
+    signals = retriever.signals(query, list(states))
+    if not signals.allowed.any():
+        return []
+    out = []
+    for passage in retriever.rank(signals, n):
+        cosines = retriever.sentence_similarities(passage, signals)
+        if len(cosines):
+            i = int(np.argmax(cosines))
+            a, b = passage.sentences[i]
+            out.append((passage, _Candidate(passage, a, b, float(cosines[i]))))
+    return out
+
+
+def _positive(text: str) -> str:
+    """The claim without its negation: "Nevada does not use letter grades" -> "Nevada use letter grades"."""
+    text = re.sub(r"\b(?:does|do|did|will|would|is|are|was|were|has|have)\s+(?:not|never)\b|\b\w+n't\b",
+                  " ", text, flags=re.I)
+    return " ".join(_NEGATION.sub(" ", text).split())
 
 
 def _wrong_state(assistant, claim: str, named: Sequence[str], wanted: Details) -> ClaimCheck | None:
@@ -258,10 +327,11 @@ def _negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
 
 
-def _window(candidate: _Candidate) -> str:
+def _window(candidate: _Candidate, width: int = 2) -> str:
+    """The candidate sentence with `width` sentences of its passage either side."""
     spans = candidate.passage.sentences
     i = next((n for n, (a, _) in enumerate(spans) if a == candidate.start), 0)
-    lo, hi = spans[max(i - 1, 0)][0], spans[min(i + 1, len(spans) - 1)][1]
+    lo, hi = spans[max(i - width, 0)][0], spans[min(i + width, len(spans) - 1)][1]
     return candidate.passage.text[lo:hi]
 
 

@@ -74,3 +74,36 @@ def test_check_tab_shows_each_verdict_with_the_sentence_marked(real_assistant, s
     assert "essa-v-contradicted" in page and "essa-v-supported" in page and "<mark>" in page
     assert "1 supported · 1 contradicted" in page and "viewer/NV.docx?paragraph=" in page
     assert "Paste a sentence" in check_html(real_assistant, shared_plans, "  ")
+
+
+def test_claim_set_meets_its_limits_on_the_real_index(real_assistant):
+    """eval/claims.jsonl through the checker, against the [claims] limits of eval/config.toml."""
+    import tomllib
+    from pathlib import Path
+
+    from assistant.claims_eval import evaluate_claims, load_claims
+
+    root = Path(__file__).resolve().parent.parent
+    claims = load_claims(root / "eval" / "claims.jsonl")
+    assert len(claims) >= 80 and {c.verdict for c in claims} == {"supported", "contradicted", "not_found"}
+    limits = tomllib.loads((root / "eval" / "config.toml").read_text(encoding="utf-8"))["claims"]
+    summary = evaluate_claims(real_assistant, claims)["summary"]
+    for name, floor in limits["floors"].items():
+        assert summary[name] >= floor, (name, summary)
+    for name, ceiling in limits["ceilings"].items():
+        assert summary[name] <= ceiling, (name, summary)
+
+
+def test_a_malformed_claim_set_is_one_line(tmp_path):
+    import pytest
+
+    from assistant.claims_eval import load_claims
+    from assistant.errors import ConfigError
+
+    bad = tmp_path / "claims.jsonl"
+    bad.write_text('{"id": "x", "claim": "A claim here.", "state": "DE", "verdict": "maybe", "kind": "faithful"}\n')
+    with pytest.raises(ConfigError, match="claims.jsonl:1: verdict must be one of"):
+        load_claims(bad)
+    bad.write_text("{not json\n")
+    with pytest.raises(ConfigError, match="claims.jsonl:1: not a claim record"):
+        load_claims(bad)
