@@ -164,13 +164,17 @@ class _Candidate:
         return self.passage.text[self.start:self.end]
 
 
-def _candidates(retriever, claim: str, states: Sequence[str]) -> list[_Candidate]:
-    signals = retriever.signals(claim, list(states))
+def _ranked(retriever, query: str, states: Sequence[str], n: int):
+    """The top `n` passages in `states` for `query`, each with its sentences' cosines."""
+    signals = retriever.signals(query, list(states))
     if not signals.allowed.any():
         return []
+    return [(p, retriever.sentence_similarities(p, signals)) for p in retriever.rank(signals, n)]
+
+
+def _candidates(retriever, claim: str, states: Sequence[str]) -> list[_Candidate]:
     out = []
-    for passage in retriever.rank(signals, PASSAGES):
-        cosines = retriever.sentence_similarities(passage, signals)
+    for passage, cosines in _ranked(retriever, claim, states, PASSAGES):
         out += [_Candidate(passage, a, b, float(c)) for (a, b), c in zip(passage.sentences, cosines)
                 if len(re.findall(r"[A-Za-z]{2,}", passage.text[a:b])) >= 6]  # not a heading or label
     return sorted(out, key=lambda c: -c.cosine)[:CANDIDATES]
@@ -276,12 +280,8 @@ def check_claim(assistant, claim: str, states: Sequence[str] | None = None) -> C
 
 def _top_passages(retriever, query: str, states: Sequence[str], n: int = 3):
     """(passage, its sentence closest to the claim) for the top `n` passages in `states`."""
-    signals = retriever.signals(query, list(states))
-    if not signals.allowed.any():
-        return []
     out = []
-    for passage in retriever.rank(signals, n):
-        cosines = retriever.sentence_similarities(passage, signals)
+    for passage, cosines in _ranked(retriever, query, states, n):
         if len(cosines):
             i = int(np.argmax(cosines))
             a, b = passage.sentences[i]
