@@ -24,6 +24,7 @@ VIEWER_CONTEXT = 6  # paragraphs shown either side of a cited DOCX paragraph
 MAX_QUOTE = 2000  # characters of a quote the viewer looks for (a sentence is at most 500)
 FIT_RENDER = 1.5  # a page fitted to the panel's width is drawn from the 150% image (sharp when wide)
 
+# Gradio's HTML component treats `${...}` and `{{...}}` as template syntax, and the chat renders
 # Markdown and LaTeX: entity-encode the characters those read, on top of the HTML ones.
 _EXTRA_ESCAPES = str.maketrans({"{": "&#123;", "}": "&#125;", "$": "&#36;", "`": "&#96;",
                                 "*": "&#42;", "_": "&#95;", "[": "&#91;", "]": "&#93;",

@@ -30,14 +30,14 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.requests import HTTPConnection
 
+from . import pageview
 from .errors import EssaError, PlanError
 from .export import citation_locator
+from .permalinks import AnswerStore, SharedAnswer, ShareLinks
 from .records import Answer, Citation
 from .states import detect_states, state_name
-from . import pageview
-from .viewer import (MAX_QUOTE, docx_section, escape_text, lines_html,
-                     pdf_viewer_html, quote_span, resolve_plan_file, viewer_link, viewer_page_html)
-from .permalinks import AnswerStore, SharedAnswer, ShareLinks
+from .viewer import (MAX_QUOTE, docx_section, escape_text, lines_html, pdf_viewer_html, quote_span,
+                     resolve_plan_file, viewer_link, viewer_page_html)
 from .workers import PooledAssistant
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ DEFAULT_K = 5
 FRIENDLY_FAILURE = ("Something went wrong while answering. The problem was logged; "
                     "please try again or rephrase the question.")
 
-# Gradio's HTML component treats `${...}` and `{{...}}` as template syntax, and the chat renders
 def _copy_source(text: str) -> str:
     """What the copy button just before it puts on the clipboard (see static/app.js).
 
