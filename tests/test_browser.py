@@ -125,6 +125,9 @@ def test_ask_delaware_open_page_and_map(browser, real_app):
     assert "plans/DE.pdf#page=" in viewer.get_by_role("link", name="Whole file ↗").get_attribute("href")
     assert mark.evaluate("m => { const r = m.getBoundingClientRect();"
                          " return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }")
+    # The words boxed on the page image are the card's marked quote: the panel states it below.
+    card_quote = " ".join(page.locator("#essa-chat .essa-card mark").first.inner_text().split())
+    assert " ".join(viewer.locator("blockquote.quote").inner_text().split()) == card_quote
     viewer.get_by_role("link", name="Zoom in +").click()
     viewer.locator("text=100%").wait_for(timeout=ANSWER_TIMEOUT_MS)
     assert viewer.locator("mark.box").count() >= 1
@@ -140,7 +143,15 @@ def test_ask_delaware_open_page_and_map(browser, real_app):
     shared.locator("button.essa-copy").first.click()
     assert shared.evaluate("navigator.clipboard.readText()").startswith("Delaware, ")  # app.js ran
     shot(shared, "shared-answer.png")
+    cards = shared.locator(".essa-card").count()
     shared.close()
+    # A colleague's fresh browser, not logged into anything of ours, opens the same link.
+    colleague = browser.new_context()
+    fresh = colleague.new_page()
+    fresh.goto(shared_url := page.locator("#essa-chat a.essa-permalink").first.evaluate("a => a.href"))
+    assert fresh.locator(".essa-card").count() == cards and "/answer/" in shared_url
+    assert fresh.locator(".essa-card mark").first.inner_text().strip()
+    colleague.close()
 
     # A follow-up keeps the conversation and has its own citations.
     ask(page, "What about Nevada?")
@@ -167,8 +178,22 @@ def test_ask_delaware_open_page_and_map(browser, real_app):
         "Delaware", "Massachusetts", "Nevada"]
     shot(page, "compare.png")
 
+    page.get_by_role("tab", name="Check").click()
+    page.get_by_label("Draft").fill("Delaware uses a minimum n-size of 25 students for accountability. "
+                                    "Nevada runs the Read by Grade 3 program.")
+    page.locator("#essa-check-button").click()
+    page.locator("#essa-check .essa-claim").nth(1).wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#essa-check .essa-verdict").all_inner_texts() == ["Contradicted", "Supported"]
+    assert page.locator("#essa-check .essa-claim .essa-card mark").count() == 2  # each cited sentence
+    shot(page, "check.png")
+
     page.get_by_role("tab", name="Evaluate").click()
-    page.get_by_role("button", name="Run evaluation").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Run evaluation").click()  # the fast subset, as the box is ticked
+    status = page.get_by_text(re.compile(r"\d+ questions in [\d.]+ s; headline retrieval config"))
+    status.wait_for(timeout=300_000)
+    assert page.get_by_text("answers citing a relevant passage", exact=True).count() >= 1
+    assert page.get_by_text(re.compile(r"^\s*[01]\.\d{3}\s*$")).count() >= 10  # measured numbers
+    shot(page, "evaluate.png")
     page.get_by_role("tab", name="Ask").click()
     page.get_by_role("button", name="Filters").click()
     page.locator("#essa-state-filter input").click()  # the dropdown's list and its check icons
