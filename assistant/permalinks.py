@@ -1,5 +1,6 @@
-"""Shareable answers: each answer the app gives is kept under an id, and /answer/<id> reopens it
-read-only for a colleague with the same text and citations, whatever the index holds by then.
+"""Shareable answers and claim checks: each is kept under an id, and /answer/<id> (/check/<id>)
+reopens it read-only for a colleague with the same text and citations, whatever the index holds
+by then.
 
 Answers are stored as JSON files in `<index>/shared/` (beside the generations, which indexing
 replaces: a shared answer outlives them). The id is the first 20 hex digits of the SHA-256 of
@@ -49,6 +50,23 @@ def answer_from_record(data: dict) -> Answer:
                   sections=tuple(tuple(s) for s in data.get("sections", ())))
 
 
+@dataclass(frozen=True)
+class SharedCheck:
+    id: str
+    report: object  # checking.CheckReport
+    index_built: str
+    created: str
+
+
+def check_from_record(data: dict):
+    from .checking import CheckReport, ClaimCheck
+
+    return CheckReport(data["text"], tuple(
+        ClaimCheck(c["claim"], c["verdict"], c["reason"],
+                   tuple(Citation(**{**x, "categories": tuple(x.get("categories", ()))}) for x in c["citations"]))
+        for c in data["claims"]))
+
+
 class AnswerStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -58,7 +76,13 @@ class AnswerStore:
         return cls(Path(index_dir) / SHARED_DIR)
 
     def save(self, answer: Answer, index_built: str = "") -> str:
-        body = {"answer": answer_record(answer), "index_built": index_built}
+        return self._save({"answer": answer_record(answer), "index_built": index_built})
+
+    def save_check(self, report, index_built: str = "") -> str:
+        """A claim check (checking.CheckReport), kept like an answer."""
+        return self._save({"check": asdict(report), "index_built": index_built})
+
+    def _save(self, body: dict) -> str:
         answer_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:20]
         path = self.root / f"{answer_id}.json"
         if path.is_file():
@@ -73,15 +97,30 @@ class AnswerStore:
         return answer_id
 
     def load(self, answer_id: str) -> SharedAnswer | None:
-        """The shared answer, or None for an id that is malformed, unknown or unreadable."""
-        if not _ID.match(answer_id or ""):
-            return None
+        """The shared answer, or None for an id that is malformed, unknown, unreadable or a check."""
+        record = self._record(answer_id)
         try:
-            record = json.loads((self.root / f"{answer_id}.json").read_text(encoding="utf-8"))
             return SharedAnswer(answer_id, answer_from_record(record["answer"]),
                                 str(record.get("index_built", "")), str(record.get("created", "")))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             return None
+
+    def load_check(self, check_id: str) -> SharedCheck | None:
+        record = self._record(check_id)
+        try:
+            return SharedCheck(check_id, check_from_record(record["check"]),
+                               str(record.get("index_built", "")), str(record.get("created", "")))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _record(self, record_id: str) -> dict:
+        if not _ID.match(record_id or ""):
+            return {}
+        try:
+            data = json.loads((self.root / f"{record_id}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -94,6 +133,15 @@ class ShareLinks:
 
     def share(self, answer: Answer, assistant) -> tuple[str, str]:
         """(link relative to the app's root, link for pasting) to `answer`, saved."""
-        answer_id = self.store.save(answer, str(assistant.index.manifest.get("created_at", "")))
-        path = f"answer/{answer_id}"
+        return self._links("answer", self.store.save(answer, _built(assistant)))
+
+    def share_check(self, report, assistant) -> tuple[str, str]:
+        return self._links("check", self.store.save_check(report, _built(assistant)))
+
+    def _links(self, kind: str, record_id: str) -> tuple[str, str]:
+        path = f"{kind}/{record_id}"
         return path, (self.base_url.rstrip("/") + "/" + path if self.base_url else path)
+
+
+def _built(assistant) -> str:
+    return str(assistant.index.manifest.get("created_at", ""))

@@ -33,7 +33,7 @@ from starlette.requests import HTTPConnection
 from . import pageview
 from .errors import EssaError, PlanError
 from .export import citation_locator
-from .permalinks import AnswerStore, SharedAnswer, ShareLinks
+from .permalinks import AnswerStore, SharedAnswer, SharedCheck, ShareLinks
 from .records import Answer, Citation
 from .states import detect_states, state_name
 from .viewer import (MAX_QUOTE, docx_section, escape_text, lines_html, pdf_viewer_html, quote_span,
@@ -194,6 +194,11 @@ def shared_answer_page(shared: SharedAnswer | None, plans: dict[str, dict], labe
                 f'<h2 class="essa-question">{escape_text(answer.question)}</h2>'
                 + answer_html(answer, plans, labels, plans_dir, shared=True)
                 + '<p><a href="../">Ask your own question</a></p>')
+    return _shared_page(title, body)
+
+
+def _shared_page(title: str, body: str) -> str:
+    """A read-only page at /answer/<id> or /check/<id>: the app's styles, its copy buttons."""
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{escape_text(title)}</title><style>body{{font-family:system-ui,sans-serif;"
@@ -204,9 +209,9 @@ def shared_answer_page(shared: SharedAnswer | None, plans: dict[str, dict], labe
 VERDICT_LABELS = {"supported": "Supported", "contradicted": "Contradicted", "not_found": "Not found"}
 
 
-def check_html(assistant, plans_dir: Path | None, text: str, states: Sequence[str] = ()) -> str:
-    """The Check tab's result: one block per claim, its verdict, the reason and the cited passage
-    with the supporting (or contradicting) sentence marked."""
+def check_html(assistant, plans_dir: Path | None, text: str, states: Sequence[str] = (),
+               share: ShareLinks | None = None) -> str:
+    """The Check tab's result: the draft's claims checked, kept for sharing when `share` is given."""
     from .checking import check_text
 
     if not (text or "").strip():
@@ -217,17 +222,43 @@ def check_html(assistant, plans_dir: Path | None, text: str, states: Sequence[st
         return error_html(friendly_error(exc))
     if not report.claims:
         return error_html("No claim found: a claim is a sentence of three words or more.")
+    return check_report_html(report, assistant.plans, assistant.tagger.label, plans_dir,
+                             permalink=share.share_check(report, assistant) if share else None)
+
+
+def check_report_html(report, plans: dict[str, dict], labels: Callable[[str], str], plans_dir: Path | None,
+                      *, permalink: tuple[str, str] | None = None, shared: bool = False) -> str:
+    """One block per claim, its verdict, the reason and the cited passage with the supporting (or
+    contradicting) sentence marked; a Markdown copy (carrying the share link) and the link."""
     counts = {v: sum(c.verdict == v for c in report.claims) for v in VERDICT_LABELS}
+    copy_md = report.to_markdown() + (f"\n[Link to this check]({permalink[1]})\n" if permalink else "")
+    link = (f'<a class="essa-permalink" href="{html.escape(permalink[0])}" target="_blank" rel="noopener">'
+            "Link to this check</a>" if permalink and not shared else "")
     parts = ['<div class="essa-check-summary">' + " · ".join(
-        f"{n} {VERDICT_LABELS[v].lower()}" for v, n in counts.items() if n) + "</div>"]
+        f"{n} {VERDICT_LABELS[v].lower()}" for v, n in counts.items() if n) + "</div>"
+        '<div class="essa-actions"><button type="button" class="essa-copy-md">Copy as Markdown</button>'
+        f"{_copy_source(copy_md)}{link}</div>"]
     for n, claim in enumerate(report.claims, 1):
-        cards = "".join(citation_card_html(c, assistant.plans, assistant.tagger.label, plans_dir,
-                                           turn=f"k{n}") for c in claim.citations)
+        cards = "".join(citation_card_html(c, plans, labels, plans_dir, turn=f"k{n}",
+                                           root="../" if shared else "") for c in claim.citations)
         parts.append(f'<section class="essa-claim essa-v-{claim.verdict}" aria-label="Claim {n}">'
                      f'<div class="essa-claim-head"><span class="essa-verdict">{VERDICT_LABELS[claim.verdict]}'
                      f'</span> <span class="essa-claim-text">{escape_text(claim.claim)}</span></div>'
                      f'<p class="essa-reason">{escape_text(claim.reason)}</p>{cards}</section>')
     return "".join(parts)
+
+
+def shared_check_page(shared: SharedCheck | None, plans: dict[str, dict], labels: Callable[[str], str],
+                      plans_dir: Path | None) -> str:
+    if shared is None:
+        return _shared_page("Shared check not found", error_html(
+            "No shared claim check has this link. It may have been mistyped, or the app that keeps it was reset."))
+    built = f" against the index built {escape_text(shared.index_built)}" if shared.index_built else ""
+    body = (f'<p class="essa-muted">Shared claim check, read-only: checked {escape_text(shared.created)}'
+            f"{built}. The cited plans may have changed since.</p>"
+            + check_report_html(shared.report, plans, labels, plans_dir, shared=True)
+            + '<p><a href="../">Check your own draft</a></p>')
+    return _shared_page("Shared claim check", body)
 
 
 def error_html(message: str) -> str:
@@ -620,8 +651,10 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                     check_button = gr.Button("Check", variant="primary", elem_id="essa-check-button")
                 check_out = gr.HTML(elem_id="essa-check", js_on_load=None)
 
-                def on_check(text, chosen):
-                    return check_html(current(), plans_dir, text, chosen or ())
+                def on_check(text, chosen, request: gr.Request):
+                    live = current()
+                    share = ShareLinks(store, live.settings.public_url or _root_url(request)) if store else None
+                    return check_html(live, plans_dir, text, chosen or (), share)
 
                 check_button.click(on_check, [check_input, check_states], check_out, **answers)
 
@@ -852,7 +885,7 @@ class SecurityHeaders:
         page = scope["path"] in PAGE_PATHS and scope["method"] == "GET"
         nonce = secrets.token_urlsafe(16) if page else ""
         policy = (page_policy(nonce) if page else
-                  SHARED_POLICY if scope["path"].startswith("/answer/") else DOCUMENT_POLICY)
+                  SHARED_POLICY if scope["path"].startswith(("/answer/", "/check/")) else DOCUMENT_POLICY)
         headers = {**SECURITY_HEADERS, "content-security-policy": policy}
 
         async def send_with_headers(message: dict) -> None:
@@ -1056,6 +1089,13 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
         live = snapshots(assistant)()
         shared = store.load(answer_id)
         return HTMLResponse(shared_answer_page(shared, live.plans, live.tagger.label, plans_dir),
+                            status_code=200 if shared else 404)
+
+    @server.get("/check/{check_id}", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
+    def shared_check(check_id: str):
+        live = snapshots(assistant)()
+        shared = store.load_check(check_id)
+        return HTMLResponse(shared_check_page(shared, live.plans, live.tagger.label, plans_dir),
                             status_code=200 if shared else 404)
 
     demo = build_app(assistant, plans_dir, concurrency=settings.web_concurrency, pool=pool, store=store,

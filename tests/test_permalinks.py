@@ -80,3 +80,26 @@ def test_shared_answers_are_behind_the_login(index_copy, fixture_plans, hash_set
         assert refused.status_code in (302, 303, 307, 401) and "Rhode Island" not in refused.text
         assert c.post("/login", data={"username": "editor", "password": "s3cret"}).status_code == 200
         assert "Rhode Island" in c.get(f"/answer/{answer_id}").text
+
+
+def test_a_claim_check_is_shared_the_same_way(index_copy, fixture_plans, hash_settings):
+    from assistant.api import Assistant
+    from assistant.permalinks import AnswerStore, ShareLinks
+    from assistant.webapp import check_html, create_server
+
+    assistant = Assistant.load(index_copy, settings=hash_settings)
+    share = ShareLinks(AnswerStore.beside(index_copy), "https://essa.example.org/")
+    page = check_html(assistant, fixture_plans, "Rhode Island pairs ninth graders with mentors. "
+                                                "Ohio requires cursive.", (), share)
+    link = re.search(r'class="essa-permalink" href="(check/[0-9a-f]{20})"', page).group(1)
+    assert f"https://essa.example.org/{link}" in page.replace("%3A", ":").replace("%2F", "/").replace("%2E", ".")
+    verdicts = re.findall(r'class="essa-verdict">([^<]+)<', page)
+    assert len(verdicts) == 2 and verdicts[1] == "Not found"
+    with TestClient(create_server(assistant, fixture_plans)) as c:
+        shared = c.get("/" + link)
+        assert shared.status_code == 200 and "read-only" in shared.text
+        assert re.findall(r'class="essa-verdict">([^<]+)<', shared.text) == verdicts
+        assert "essa-permalink" not in shared.text and "Ohio requires cursive." in shared.text
+        assert c.get("/check/" + "0" * 20).status_code == 404
+        answer_id = AnswerStore.beside(index_copy).save(assistant.ask(RI_QUESTION))
+        assert c.get(f"/check/{answer_id}").status_code == 404  # an answer's id is not a check
