@@ -159,18 +159,18 @@ def pdf_viewer_html(plans_dir: Path, name: str, page: int, quote_text: str = "",
     """(HTML, status): a PDF page image with the quote's words boxed, paging and zoom links."""
     path = resolve_plan_file(plans_dir, name)
     if path is None or path.suffix.lower() != ".pdf":
-        return _not_found(name, f"page {page}"), 404
+        return not_found_html(name, f"page {page}"), 404
     steps = (pageview.FIT, *pageview.ZOOMS)
     zoom = min(steps, key=lambda z: abs(z - zoom))
     try:
         count = pageview.page_count(path)
         if not 1 <= page <= count:
-            return _not_found(name, f"page {page}"), 404
+            return not_found_html(name, f"page {page}"), 404
         location = pageview.locate_quote(path, page, quote_text[:MAX_QUOTE]) if quote_text else None
         marks = {m.page: m.boxes for m in location.pages} if location else {page: ()}
         sizes = {n: pageview.page_size(path, n) for n in marks}
     except PlanError as exc:
-        return _not_found(name, f"page {page} ({exc.problem})"), 404
+        return not_found_html(name, f"page {page} ({exc.problem})"), 404
     pages = sorted(marks)
     if not quote_text:
         status = f"Page {page} of {count}."
@@ -230,7 +230,7 @@ def _toolbar(links: list[str], name: str, page: int | None = None) -> str:
             f'<a href="{html.escape(whole)}" target="_blank" rel="noopener">Whole file ↗</a></nav>')
 
 
-def _not_found(name: str, where: str) -> str:
+def not_found_html(name: str, where: str) -> str:
     body = f'<p class="essa-error">{escape_text(where.capitalize())} of {escape_text(name)} is not available in the plans directory.</p>'
     return _document("Passage not found", "", body)
 

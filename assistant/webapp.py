@@ -36,8 +36,8 @@ from .export import citation_locator
 from .permalinks import AnswerStore, SharedAnswer, SharedCheck, ShareLinks
 from .records import Answer, Citation
 from .states import detect_states, state_name
-from .viewer import (MAX_QUOTE, docx_section, escape_text, lines_html, pdf_viewer_html, quote_span,
-                     resolve_plan_file, viewer_link, viewer_page_html)
+from .viewer import (MAX_QUOTE, docx_section, escape_text, lines_html, not_found_html, pdf_viewer_html,
+                     quote_span, resolve_plan_file, viewer_link, viewer_page_html)
 from .workers import PooledAssistant
 
 log = logging.getLogger(__name__)
@@ -1052,11 +1052,18 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
         return FileResponse(path, media_type=media, filename=path.name,
                             content_disposition_type="inline")
 
+    def drawable(name: str) -> bool:
+        """Only plans the index holds are drawn: PDFium runs in this process, and a file in the
+        folder that failed to index (a decompression bomb, say) must not reach it."""
+        return name in snapshots(assistant)().plans
+
     @server.get("/viewer/{name}", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
     def viewer(name: str, paragraph: int = 1, page: int | None = None, quote: str = "",
                zoom: float = pageview.FIT):
         quote = quote[:MAX_QUOTE]
         if page is not None:
+            if not drawable(name):
+                return HTMLResponse(not_found_html(name, f"page {page}"), status_code=404)
             body, status = pdf_viewer_html(plans_dir, name, page, quote, zoom)
             return HTMLResponse(body, status_code=status)
         try:
@@ -1068,7 +1075,7 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
 
     @server.get("/page-image/{name}/{page}", dependencies=[Depends(logged_in)])
     def page_image(name: str, page: int, zoom: float = 1.0):
-        path = resolve_plan_file(plans_dir, name)
+        path = resolve_plan_file(plans_dir, name) if drawable(name) else None
         try:
             if path is None or path.suffix.lower() != ".pdf" or not 1 <= page <= pageview.page_count(path):
                 raise HTTPException(status_code=404, detail="No such page.")

@@ -107,6 +107,10 @@ def test_viewer_routes_serve_the_panel_and_images(two_page_pdf, fixture_assistan
         assert c.get("/page-image/RI.pdf/9").status_code == 404
         assert c.get("/page-image/..%2FRI.pdf/1").status_code == 404
         assert c.get("/page-image/RI.pdf/1?zoom=40").status_code == 200  # snapped to a zoom step
+        # A PDF in the folder that the index does not hold (it failed to index) is never drawn.
+        (two_page_pdf.parent / "XX.pdf").write_bytes(two_page_pdf.read_bytes())
+        assert c.get("/page-image/XX.pdf/1").status_code == 404
+        assert c.get("/viewer/XX.pdf?page=1").status_code == 404
 
 
 def test_quotes_from_the_real_index_are_found_on_their_pdf_pages(real_assistant, shared_plans):
