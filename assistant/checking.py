@@ -26,6 +26,7 @@ import numpy as np
 from .answer.compose import make_citation
 from .answer.scope import scope_question
 from .chunking import sentence_spans
+from .export import citation_locator
 from .records import Citation, Passage
 from .states import STATE_NAMES, state_name
 from .terms import TOKEN_RE, stem_words
@@ -46,6 +47,9 @@ _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "sixteen seventeen eighteen nineteen twenty".split())}
 _ORDINALS = {w: str(i) for i, w in enumerate(
     "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split())}
+# details() runs for every candidate sentence of every claim: its patterns are compiled once.
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+_ORDINAL_WORD = re.compile(r"\b(" + "|".join(_ORDINALS) + r")\b", re.I)
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*(%|percent\b))?", re.I)
 _ORDINAL_DIGITS = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot|n't)\b|n't\b", re.I)
@@ -82,19 +86,16 @@ class CheckReport:
     def to_markdown(self) -> str:
         out = ["| # | claim | verdict | reason | source |", "|---:|---|---|---|---|"]
         for n, c in enumerate(self.claims, 1):
-            where = "; ".join(f"{state_name(x.state)}, {x.source}, {_place(x)}: “{x.quote}”" for x in c.citations)
+            where = "; ".join(f"{state_name(x.state)}, {x.source}, {citation_locator(x)}: “{x.quote}”" for x in c.citations)
             out.append(f"| {n} | {_cell(c.claim)} | {c.verdict} | {_cell(c.reason)} | {_cell(where)} |")
         return "\n".join(out) + "\n"
 
 
 def split_claims(text: str) -> list[str]:
     """The draft's sentences that say something (three words or more), in the order written."""
-    claims = []
-    for a, b in sentence_spans(" ".join((text or "").split())):
-        sentence = text and " ".join(text.split())[a:b].strip()
-        if len(re.findall(r"[A-Za-z]{2,}", sentence)) >= 3:
-            claims.append(sentence)
-    return claims
+    flat = " ".join((text or "").split())
+    claims = [flat[a:b].strip() for a, b in sentence_spans(flat)]
+    return [c for c in claims if len(re.findall(r"[A-Za-z]{2,}", c)) >= 3]
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,8 @@ class Details:
 def details(text: str) -> Details:
     """What must match exactly in `text`: its numbers (digits, percentages as "N%") and names."""
     lowered = _ORDINAL_DIGITS.sub(r"\1", text)
-    words = re.sub(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", lambda m: _NUMBER_WORDS[m.group(1).lower()],
-                   lowered, flags=re.I)
-    words = re.sub(r"\b(" + "|".join(_ORDINALS) + r")\b", lambda m: _ORDINALS[m.group(1).lower()], words,
-                   flags=re.I)
+    words = _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1).lower()], lowered)
+    words = _ORDINAL_WORD.sub(lambda m: _ORDINALS[m.group(1).lower()], words)
     numbers = set()
     for m in _NUMBER.finditer(words):
         value = m.group(1).replace(",", "")
@@ -348,12 +347,6 @@ def _cite(candidates: Sequence[_Candidate]) -> tuple[Citation, ...]:
 def _listed(values) -> str:
     values = sorted(values)
     return ", ".join(values[:-1]) + " and " + values[-1] if len(values) > 1 else (values[0] if values else "")
-
-
-def _place(citation: Citation) -> str:
-    from .export import citation_locator
-
-    return citation_locator(citation)
 
 
 def _cell(text: str) -> str:

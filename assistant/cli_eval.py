@@ -82,9 +82,9 @@ def _claims(assistant, claims_file: Path, report_dir: Path, paths: dict, floors_
     """Claim checking scored on the claim set, written beside the report (claims.json, and a
     section of report.md); the [claims] floors of the eval config are checked into `violations`."""
     import json
-    import tomllib
 
     from .claims_eval import claims_markdown, evaluate_claims, load_claims
+    from .evaluation import load_claim_limits
 
     if not claims_file.is_file():
         return None
@@ -93,12 +93,12 @@ def _claims(assistant, claims_file: Path, report_dir: Path, paths: dict, floors_
     with paths["markdown"].open("a", encoding="utf-8") as handle:
         handle.write("\n" + claims_markdown(result))
     if floors_file is not None:
-        limits = tomllib.loads(floors_file.read_text(encoding="utf-8")).get("claims", {})
+        floors, ceilings = load_claim_limits(floors_file)
         summary = result["summary"]
-        for name, floor in limits.get("floors", {}).items():
+        for name, floor in floors.items():
             if summary.get(name) is not None and summary[name] < floor:
                 violations.append(f"claims {name} {summary[name]} < {floor}")
-        for name, ceiling in limits.get("ceilings", {}).items():
+        for name, ceiling in ceilings.items():
             if summary.get(name) is not None and summary[name] > ceiling:
                 violations.append(f"claims {name} {summary[name]} > {ceiling}")
     return result

@@ -234,13 +234,20 @@ def load_reference(path: str | Path = DEFAULT_FLOORS) -> dict[str, float]:
     return _table(path, "before", required=False)
 
 
+def load_claim_limits(path: str | Path = DEFAULT_FLOORS) -> tuple[dict[str, float], dict[str, float]]:
+    """(floors, ceilings) for claim checking: the eval config's [claims.floors] and [claims.ceilings]."""
+    return _table(path, "claims.floors", required=False), _table(path, "claims.ceilings", required=False)
+
+
 def _table(path: str | Path, name: str, required: bool) -> dict[str, float]:
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise EvalError(f"{path}: cannot read eval config ({exc})") from exc
-    table = data.get(name, {})
+    table = data
+    for part in name.split("."):  # "claims.floors": a table inside a table
+        table = table.get(part, {}) if isinstance(table, dict) else {}
     if not isinstance(table, dict) or (required and not table):
         raise EvalError(f"{path}: no [{name}] table")
     try:

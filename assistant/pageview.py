@@ -27,6 +27,11 @@ FIT = 0.0  # the viewer's default: the page fits the panel's width (rendered at 
 _PDFIUM = threading.Lock()  # PDFium is not thread-safe: one call into it at a time
 
 
+def snap(zoom: float, steps: tuple[float, ...] = ZOOMS) -> float:
+    """The step nearest to an asked-for zoom: only these are drawn (and cached)."""
+    return min(steps, key=lambda z: abs(z - zoom))
+
+
 @dataclass(frozen=True)
 class Box:
     """A rectangle on the page in fractions of its width and height, from the top left."""

@@ -38,10 +38,12 @@ def answer_record(answer: Answer) -> dict:
     return asdict(answer)
 
 
-def answer_from_record(data: dict) -> Answer:
-    def citation(c: dict) -> Citation:
-        return Citation(**{**c, "categories": tuple(c.get("categories", ()))})
+def citation_from_record(data: dict) -> Citation:
+    return Citation(**{**data, "categories": tuple(data.get("categories", ()))})
 
+
+def answer_from_record(data: dict) -> Answer:
+    citation = citation_from_record
     return Answer(question=data["question"], states=tuple(data["states"]), abstained=bool(data["abstained"]),
                   reason=data.get("reason"), answer=data["answer"], categories=tuple(data["categories"]),
                   citations=tuple(citation(c) for c in data["citations"]),
@@ -63,7 +65,7 @@ def check_from_record(data: dict):
 
     return CheckReport(data["text"], tuple(
         ClaimCheck(c["claim"], c["verdict"], c["reason"],
-                   tuple(Citation(**{**x, "categories": tuple(x.get("categories", ()))}) for x in c["citations"]))
+                   tuple(citation_from_record(x) for x in c["citations"]))
         for c in data["claims"]))
 
 
@@ -98,18 +100,16 @@ class AnswerStore:
 
     def load(self, answer_id: str) -> SharedAnswer | None:
         """The shared answer, or None for an id that is malformed, unknown, unreadable or a check."""
-        record = self._record(answer_id)
-        try:
-            return SharedAnswer(answer_id, answer_from_record(record["answer"]),
-                                str(record.get("index_built", "")), str(record.get("created", "")))
-        except (KeyError, TypeError, ValueError):
-            return None
+        return self._load(answer_id, "answer", answer_from_record, SharedAnswer)
 
     def load_check(self, check_id: str) -> SharedCheck | None:
-        record = self._record(check_id)
+        return self._load(check_id, "check", check_from_record, SharedCheck)
+
+    def _load(self, record_id: str, kind: str, build, shared):
+        record = self._record(record_id)
         try:
-            return SharedCheck(check_id, check_from_record(record["check"]),
-                               str(record.get("index_built", "")), str(record.get("created", "")))
+            return shared(record_id, build(record[kind]), str(record.get("index_built", "")),
+                          str(record.get("created", "")))
         except (KeyError, TypeError, ValueError):
             return None
 

@@ -161,7 +161,7 @@ def pdf_viewer_html(plans_dir: Path, name: str, page: int, quote_text: str = "",
     if path is None or path.suffix.lower() != ".pdf":
         return not_found_html(name, f"page {page}"), 404
     steps = (pageview.FIT, *pageview.ZOOMS)
-    zoom = min(steps, key=lambda z: abs(z - zoom))
+    zoom = pageview.snap(zoom, steps)
     try:
         count = pageview.page_count(path)
         if not 1 <= page <= count:

@@ -627,7 +627,7 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                            request: gr.Request):
                     live = current()
                     answering = PooledAssistant(live, pool) if pool is not None else live
-                    share = ShareLinks(store, live.settings.public_url or _root_url(request)) if store else None
+                    share = share_links(store, live, request)
                     history, turn_state = chat_reply(answering, plans_dir, message, history, turn_state,
                                                      chosen_states or (), chosen_categories or (), k, share)
                     return history, turn_state, ""
@@ -653,7 +653,7 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
 
                 def on_check(text, chosen, request: gr.Request):
                     live = current()
-                    share = ShareLinks(store, live.settings.public_url or _root_url(request)) if store else None
+                    share = share_links(store, live, request)
                     return check_html(live, plans_dir, text, chosen or (), share)
 
                 check_button.click(on_check, [check_input, check_states], check_out, **answers)
@@ -737,12 +737,16 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
     return demo
 
 
-def _root_url(request) -> str:
-    """The app's root as this request reached it ("" when it cannot be told)."""
+def share_links(store: AnswerStore | None, assistant, request) -> ShareLinks | None:
+    """How this request's results are shared: links start with `public_url`, or else with the
+    app's root as this request reached it."""
+    if store is None:
+        return None
     try:
-        return str(request.base_url)
+        root = str(request.base_url)
     except Exception:  # no HTTP request behind this event (a test calling the handler directly)
-        return ""
+        root = ""
+    return ShareLinks(store, assistant.settings.public_url or root)
 
 
 def app_css() -> str:
@@ -1079,7 +1083,7 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
         try:
             if path is None or path.suffix.lower() != ".pdf" or not 1 <= page <= pageview.page_count(path):
                 raise HTTPException(status_code=404, detail="No such page.")
-            png = pageview.render_png(path, page, min(pageview.ZOOMS, key=lambda z: abs(z - zoom)))
+            png = pageview.render_png(path, page, pageview.snap(zoom))
         except PlanError as exc:
             log.warning("page image: %s", exc)
             raise HTTPException(status_code=404, detail="No such page.") from exc
@@ -1091,19 +1095,18 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
 
     store = AnswerStore.beside(snapshots(assistant)().index.directory)
 
+    def shared_page(shared, page) -> HTMLResponse:
+        live = snapshots(assistant)()
+        return HTMLResponse(page(shared, live.plans, live.tagger.label, plans_dir),
+                            status_code=200 if shared else 404)
+
     @server.get("/answer/{answer_id}", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
     def shared_answer(answer_id: str):
-        live = snapshots(assistant)()
-        shared = store.load(answer_id)
-        return HTMLResponse(shared_answer_page(shared, live.plans, live.tagger.label, plans_dir),
-                            status_code=200 if shared else 404)
+        return shared_page(store.load(answer_id), shared_answer_page)
 
     @server.get("/check/{check_id}", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
     def shared_check(check_id: str):
-        live = snapshots(assistant)()
-        shared = store.load_check(check_id)
-        return HTMLResponse(shared_check_page(shared, live.plans, live.tagger.label, plans_dir),
-                            status_code=200 if shared else 404)
+        return shared_page(store.load_check(check_id), shared_check_page)
 
     demo = build_app(assistant, plans_dir, concurrency=settings.web_concurrency, pool=pool, store=store,
                      **app_options)
