@@ -75,9 +75,9 @@ def evaluate_claims(assistant, claims: Sequence[Claim]) -> dict:
     return {"summary": summary, "by_kind": by_kind, "claims": rows}
 
 
-def claims_markdown(result: dict) -> str:
+def claims_markdown(result: dict, name: str = "claims") -> str:
     s = result["summary"]
-    out = ["## Claim checking", "", f"{s['n_claims']} claims; each checked as a user's draft sentence.", "",
+    out = [f"## Claim checking: {name}", "", f"{s['n_claims']} claims; each checked as a user's draft sentence.", "",
            "| metric | value |", "|---|---:|"]
     for key, value in s.items():
         if key != "n_claims":

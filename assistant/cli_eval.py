@@ -24,16 +24,20 @@ from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors, 
 @click.option("--floors", "floors_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Eval config with regression floors (e.g. eval/config.toml): exit 1 when a metric "
                    "falls below its floor (or above its ceiling). Its [before] table is shown beside.")
-@click.option("--claims", "claims_file", default="eval/claims.jsonl", show_default=True,
+@click.option("--claims", "claims_files", multiple=True, show_default=True,
+              default=("eval/claims.jsonl", "eval/claims_holdout.jsonl"),
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Claim set for claim checking (skipped when the file is absent).")
+              help="Claim sets for claim checking, each scored on its own (repeatable; a file that "
+                   "is absent is skipped). Limits: the eval config's [<file stem>.floors] and "
+                   "[<file stem>.ceilings].")
 @click.option("--cv", "folds", default=0, type=click.IntRange(0, 20), show_default=True,
               help="Fit the learned parts N times, each without one fold of the questions, and answer "
                    "each question with the models that never saw it (held-out numbers). 0: as shipped.")
 @JSON_OPTION
 @handles_errors
 def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: Path, plans_dir: Path,
-             subset: str, floors_file: Path | None, claims_file: Path, folds: int, as_json: bool) -> None:
+             subset: str, floors_file: Path | None, claims_files: tuple[Path, ...], folds: int,
+             as_json: bool) -> None:
     """Score retrieval, citations, abstention and categories on a question set; write a report."""
     from tqdm import tqdm
 
@@ -60,16 +64,17 @@ def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: P
     report_dir = report_dir or Path("eval/reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
     paths = write_report(report, report_dir, floors, before)
     violations = floor_violations(report, floors) if floors else []
-    claims = _claims(assistant, claims_file, report_dir, paths, floors_file, violations)
+    claims = {f.stem: result for f in claims_files
+              if (result := _claims(assistant, f, report_dir, paths, floors_file, violations))}
     if as_json:
         emit(report.to_dict() | {"report_files": {name: str(p) for name, p in paths.items()},
                                  "floor_violations": violations, "claims": claims})
     else:
         click.echo(paths["markdown"].read_text(encoding="utf-8").split("## By kind")[0].rstrip())
-        if claims:
-            from .claims_eval import claims_markdown
+        from .claims_eval import claims_markdown
 
-            click.echo("\n" + claims_markdown(claims).split("\nWrong verdicts:")[0].rstrip())
+        for name, result in claims.items():
+            click.echo("\n" + claims_markdown(result, name).split("\nWrong verdicts:")[0].rstrip())
         click.echo(f"\nreport written to {report_dir}")
     for line in violations:
         click.echo(f"below floor: {line}", err=True)
@@ -79,8 +84,9 @@ def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: P
 
 def _claims(assistant, claims_file: Path, report_dir: Path, paths: dict, floors_file: Path | None,
             violations: list[str]) -> dict | None:
-    """Claim checking scored on the claim set, written beside the report (claims.json, and a
-    section of report.md); the [claims] floors of the eval config are checked into `violations`."""
+    """Claim checking scored on one claim set, written beside the report (<stem>.json, and a
+    section of report.md); the eval config's [<stem>.floors] and [<stem>.ceilings] are checked
+    into `violations`."""
     import json
 
     from .claims_eval import claims_markdown, evaluate_claims, load_claims
@@ -89,18 +95,19 @@ def _claims(assistant, claims_file: Path, report_dir: Path, paths: dict, floors_
     if not claims_file.is_file():
         return None
     result = evaluate_claims(assistant, load_claims(claims_file))
-    (report_dir / "claims.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    stem = claims_file.stem
+    (report_dir / f"{stem}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     with paths["markdown"].open("a", encoding="utf-8") as handle:
-        handle.write("\n" + claims_markdown(result))
+        handle.write("\n" + claims_markdown(result, stem))
     if floors_file is not None:
-        floors, ceilings = load_claim_limits(floors_file)
+        floors, ceilings = load_claim_limits(floors_file, stem)
         summary = result["summary"]
         for name, floor in floors.items():
             if summary.get(name) is not None and summary[name] < floor:
-                violations.append(f"claims {name} {summary[name]} < {floor}")
+                violations.append(f"{stem} {name} {summary[name]} < {floor}")
         for name, ceiling in ceilings.items():
             if summary.get(name) is not None and summary[name] > ceiling:
-                violations.append(f"claims {name} {summary[name]} > {ceiling}")
+                violations.append(f"{stem} {name} {summary[name]} > {ceiling}")
     return result
 
 

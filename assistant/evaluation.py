@@ -234,9 +234,11 @@ def load_reference(path: str | Path = DEFAULT_FLOORS) -> dict[str, float]:
     return _table(path, "before", required=False)
 
 
-def load_claim_limits(path: str | Path = DEFAULT_FLOORS) -> tuple[dict[str, float], dict[str, float]]:
-    """(floors, ceilings) for claim checking: the eval config's [claims.floors] and [claims.ceilings]."""
-    return _table(path, "claims.floors", required=False), _table(path, "claims.ceilings", required=False)
+def load_claim_limits(path: str | Path = DEFAULT_FLOORS, claim_set: str = "claims") -> tuple[dict[str, float], dict[str, float]]:
+    """(floors, ceilings) for one claim set (its file stem): the eval config's [<stem>.floors]
+    and [<stem>.ceilings]."""
+    return (_table(path, f"{claim_set}.floors", required=False),
+            _table(path, f"{claim_set}.ceilings", required=False))
 
 
 def _table(path: str | Path, name: str, required: bool) -> dict[str, float]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_a_draft_splits_into_its_sentences_in_order():
     from assistant.checking import split_claims
@@ -25,6 +27,42 @@ def test_details_are_numbers_names_and_negation_as_written_or_spelled():
     assert not found.negated and details("Nevada does not use an A-F grade.").negated
     assert details("Massachusetts funds the Bay State Robotics Academy.").names == {"Bay State Robotics Academy"}
     assert details("The n-size is 1,000 students or 12 percent.").numbers == {"1000", "12%"}
+
+
+def test_details_read_values_as_a_draft_writes_them():
+    from assistant.checking import _rounds_to, details
+
+    assert details("only twenty-seven districts out of four hundred and eight").numbers == {"27", "408"}
+    assert details("Title One and two thousand five hundred").numbers == {"1", "2500"}
+    assert details("reduce the gap by one-third in six years").numbers == {"1/3", "6"}
+    assert details("cut the gap in half").numbers == {"1/2"} and details("a third grader").numbers == {"3"}
+    # A count carries what it counts; money its scale: "$50M" and "$50 million" alike.
+    assert ("120", "clock") in details("log 120 clock hours").units
+    assert details("SB 432 invested $50M").units >= {("50", "$m")}
+    assert ("50", "$m") in details("put $50 million into").units
+    # Quantity bounds are not negations; "leave ... out", "exclude" and "no longer" are.
+    assert not details("awards of no less than $10,000 per district").negated
+    assert not details("for not more than four years").negated
+    assert details("Nevada will leave the five-year rate out of its ratings").negated
+    assert details("Delaware excludes charter schools").negated
+    assert not details("Senate Resolution No. 22 formed a task force").negated
+    # Sentence openers are not names; quoted titles are, capitals or not.
+    assert details("Only 15 Massachusetts districts get McKinney-Vento subgrants").names == {"McKinney-Vento"}
+    assert "five-year graduation rate plus" in details("Nevada uses a 'five-year graduation rate plus'").names
+    assert not details("Delaware's students' needs come first").names
+    assert "English" not in details("Delaware serves English learners").names
+    # A draft rounds: the plan's 73.55% is the claim's 73.6%, not its 73.5% or 74.0%.
+    assert _rounds_to("73.55%", "73.6%") and _rounds_to("73.55%", "74%")
+    assert not _rounds_to("73.55%", "73.5%") and not _rounds_to("92.15%", "92.1%") and not _rounds_to("5", "5")
+
+
+def test_template_questions_are_not_evidence():
+    from assistant.checking import _is_prompt
+
+    assert _is_prompt("Does the State: 1) administer end-of-course mathematics assessments to high school students")
+    assert _is_prompt("If yes, describe the SEA's strategies to provide all students the opportunity.")
+    assert _is_prompt("Will schools report it?")
+    assert not _is_prompt("Massachusetts does not administer end-of-course mathematics assessments.")
 
 
 def test_verdicts_on_the_real_plans(real_assistant):
@@ -76,17 +114,18 @@ def test_check_tab_shows_each_verdict_with_the_sentence_marked(real_assistant, s
     assert "Paste a sentence" in check_html(real_assistant, shared_plans, "  ")
 
 
-def test_claim_set_meets_its_limits_on_the_real_index(real_assistant):
-    """eval/claims.jsonl through the checker, against the [claims] limits of eval/config.toml."""
+@pytest.mark.parametrize("claim_set, size", [("claims", 80), ("claims_holdout", 60)])
+def test_claim_set_meets_its_limits_on_the_real_index(real_assistant, claim_set, size):
+    """Each claim set through the checker, against its limits in eval/config.toml."""
     from pathlib import Path
 
     from assistant.claims_eval import evaluate_claims, load_claims
     from assistant.evaluation import load_claim_limits
 
     root = Path(__file__).resolve().parent.parent
-    claims = load_claims(root / "eval" / "claims.jsonl")
-    assert len(claims) >= 80 and {c.verdict for c in claims} == {"supported", "contradicted", "not_found"}
-    floors, ceilings = load_claim_limits(root / "eval" / "config.toml")
+    claims = load_claims(root / "eval" / f"{claim_set}.jsonl")
+    assert len(claims) >= size and {c.verdict for c in claims} == {"supported", "contradicted", "not_found"}
+    floors, ceilings = load_claim_limits(root / "eval" / "config.toml", claim_set)
     assert floors and ceilings
     summary = evaluate_claims(real_assistant, claims)["summary"]
     for name, floor in floors.items():
@@ -96,8 +135,6 @@ def test_claim_set_meets_its_limits_on_the_real_index(real_assistant):
 
 
 def test_a_malformed_claim_set_is_one_line(tmp_path):
-    import pytest
-
     from assistant.claims_eval import load_claims
     from assistant.errors import ConfigError
 

@@ -137,6 +137,39 @@ def test_cli_eval_writes_report(fixture_index, fixture_plans, tmp_path, monkeypa
     assert "hit@10: " in result.output and "below its floor" in result.output
 
 
+def test_cli_eval_scores_each_claim_set_against_its_own_limits(fixture_index, fixture_plans, tmp_path,
+                                                               monkeypatch):
+    from assistant.cli import main
+
+    monkeypatch.setenv("ESSA_QA_EMBEDDER", "hash")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({
+        "id": "ri-1", "question": "How are ninth graders helped in Rhode Island?", "states": ["RI"],
+        "locators": [{"state": "RI", "page": 1}], "key_terms": ["summer bridge"],
+        "categories": ["transitions"], "kind": "category"}) + "\n")
+    record = {"state": "RI", "locator": None, "detail": "", "searched": ""}
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text(json.dumps(record | {"id": "a", "claim": "Texas pays every teacher a bonus of $5,000.",
+                                          "verdict": "not_found", "kind": "absent_topic"}) + "\n")
+    second.write_text(json.dumps(record | {"id": "b", "claim": "Texas runs the Lone Star Robotics Academy.",
+                                           "verdict": "supported", "kind": "faithful"}) + "\n")
+    floors = tmp_path / "floors.toml"
+    floors.write_text("[floors]\nstate_accuracy = 0.0\n[first.floors]\naccuracy = 1.0\n"
+                      "[second.floors]\naccuracy = 1.0\n")
+    result = CliRunner().invoke(main, ["eval", "--questions", str(questions), "--index", str(fixture_index),
+                                       "--plans", str(fixture_plans), "--report", str(tmp_path / "r"),
+                                       "--floors", str(floors), "--claims", str(first), "--claims",
+                                       str(second), "--claims", str(tmp_path / "absent.jsonl"), "--json"])
+    assert result.exit_code == 1, result.output  # the second set's claim is not "supported"
+    data = json.loads(result.stdout)
+    assert set(data["claims"]) == {"first", "second"}
+    assert data["claims"]["first"]["summary"]["accuracy"] == 1.0
+    assert data["floor_violations"] == ["second accuracy 0.0 < 1.0"]
+    assert (tmp_path / "r" / "first.json").is_file() and (tmp_path / "r" / "second.json").is_file()
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "## Claim checking: first" in report and "## Claim checking: second" in report
+
+
 @pytest.mark.real
 def test_real_index_meets_floors(real_assistant, shared_plans, tmp_path):
     """CI's regression gate: the whole question set on the real plans, the learned parts
