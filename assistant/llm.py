@@ -31,6 +31,7 @@ class ChatClient:
     model: str
     api_key: str = ""
     timeout_s: float = 60.0
+    max_tokens: int = 512
 
     @classmethod
     def from_settings(cls, settings) -> "ChatClient | None":
@@ -38,7 +39,7 @@ class ChatClient:
         if not settings.llm_base_url:
             return None
         return cls(settings.llm_base_url.rstrip("/"), settings.llm_model, settings.llm_api_key,
-                   settings.llm_timeout_s)
+                   settings.llm_timeout_s, settings.llm_max_tokens)
 
     def complete(self, messages: Sequence[dict]) -> str:
         """The whole reply at once."""
@@ -67,7 +68,7 @@ class ChatClient:
 
     def _post(self, messages: Sequence[dict], *, stream: bool):
         body = json.dumps({"model": self.model, "messages": list(messages), "temperature": 0,
-                           "stream": stream}).encode()
+                           "max_tokens": self.max_tokens, "stream": stream}).encode()
         headers = {"Content-Type": "application/json",
                    "Accept": "text/event-stream" if stream else "application/json"}
         if self.api_key:

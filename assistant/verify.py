@@ -1,8 +1,9 @@
 """Checking a language model's reply against the passages it was given, sentence by sentence.
 
-A sentence survives only when it cites passage ids that exist and the cited passage supports it:
-enough of its content words occur in one passage sentence (lexical) and that sentence is close in
-meaning (embedding cosine). Passage sentences that read as instructions to a model are not
+A sentence survives only when the passage it cites (or, citing none, one of the passages given)
+supports it: enough of its content words occur in one passage sentence (lexical) and that
+sentence is close in meaning (embedding cosine); a sentence citing an id that does not exist is
+removed. Passage sentences that read as instructions to a model are not
 evidence: a reply that obeys an instruction planted in plan text is caught here, whatever the
 model did with the system prompt.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,6 +35,7 @@ _INJECTION = re.compile(
     r"\b(?:assistant|AI|language model|chatbot)s?\b[^.]{0,30}\b(?:must|should)\s+(?:say|answer|reply|respond|state)\b|"
     r"\b(?:respond|reply|answer) (?:only )?with\b",
     re.IGNORECASE)
+_LIST_MARKER = re.compile(r"^(?:[-*•]+|\d{1,2}[.)])\s+|^\d{1,2}[.)]$")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _STOP = frozenset(
     "a an and are as at be by can do does for from has have in is it its of on or that the their "
@@ -59,13 +61,16 @@ class Checked:
     quote_end: int = 0
     lexical: float = 0.0
     cosine: float = 0.0
+    attributed: bool = False  # cited no id; the checker found the passage that supports it
 
 
 def split_claims(reply: str) -> list[Claim]:
     """Sentences of the reply with their cited ids; "State:" paragraph openers become headings."""
     claims: list[Claim] = []
     for paragraph in re.split(r"\n\s*\n|\n(?=\S)", reply.strip()):
-        paragraph = paragraph.strip().lstrip("-*• ").strip()
+        # List markers ("- ", "2. ", "3) ") are layout, not sentences: small models number their
+        # sentences, and "2." alone would count as a claim that cites nothing.
+        paragraph = _LIST_MARKER.sub("", paragraph.strip())
         heading = ""
         opener = re.match(r"^\**([A-Z][A-Za-z .]{2,30}?)\**\s*:\**\s+", paragraph)
         if opener:
@@ -127,15 +132,17 @@ def _evidence_sentences(passages: Sequence[Passage]) -> dict[int, list[tuple[int
 
 def _check(claim: Claim, vector: np.ndarray, passages: Sequence[Passage], flat, evidence_vectors,
            bar: float) -> Checked:
-    if not claim.ids:
-        return Checked(claim, False, "cites no passage")
     numbers = [_number(i) for i in claim.ids]
     unknown = [i for i, n in zip(claim.ids, numbers) if n is None or not 1 <= n <= len(passages)]
     if unknown:
         return Checked(claim, False, f"cites passage id(s) that do not exist: {', '.join(unknown)}")
     if looks_like_injection(claim.text):
         return Checked(claim, False, "repeats an instruction, not plan content")
-    cited = {n - 1 for n in numbers}
+    # A sentence with no id is held to the same bar against every passage it was given: small
+    # models copy plan sentences and drop the ids (SmolLM2-135M cited none of 92 sentences in
+    # bench/llm.py; 36 of 91 were supported by a passage). An invented id stays an error: it
+    # claims a source that is not there.
+    cited = {n - 1 for n in numbers} if claim.ids else set(range(len(passages)))
     words = content_words(claim.text)
     best: Checked | None = None
     for row, (p, a, b) in enumerate(flat):
@@ -150,10 +157,11 @@ def _check(claim: Claim, vector: np.ndarray, passages: Sequence[Passage], flat, 
     if best is None:
         return Checked(claim, False, "the cited passage holds no usable sentence")
     if not best.supported:
-        return Checked(claim, False, f"not supported by the cited passage (word overlap {best.lexical:.2f}, "
-                       f"similarity {best.cosine:.2f})", best.passage, best.quote_start, best.quote_end,
-                       best.lexical, best.cosine)
-    return best
+        what = "cites no passage, and no passage supports it" if not claim.ids else \
+            "not supported by the cited passage"
+        return Checked(claim, False, f"{what} (word overlap {best.lexical:.2f}, similarity {best.cosine:.2f})",
+                       best.passage, best.quote_start, best.quote_end, best.lexical, best.cosine)
+    return replace(best, attributed=not claim.ids)
 
 
 def _number(passage_id: str) -> int | None:

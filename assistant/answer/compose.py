@@ -278,15 +278,20 @@ def answer_from_checked(question: str, states: Sequence[str], checked: Sequence,
     """
     citations: list[Citation] = []
     paragraphs: list[str] = []
+    ranks: dict[tuple[int, int], int] = {}  # a quote cited twice keeps its first number
+    said: set[str] = set()
     for item in checked:
-        if not item.supported:
-            continue
+        if not item.supported or " ".join(item.claim.text.lower().split()) in said:
+            continue  # small models repeat themselves: a sentence is shown once
+        said.add(" ".join(item.claim.text.lower().split()))
         passage = passages[item.passage]
         start, end = item.quote_start, item.quote_end
         bullet = LEADING_BULLET.match(passage.text[start:end])
         start += bullet.end() if bullet else 0
-        citations.append(make_citation(len(citations) + 1, passage, passage.text[start:end], start))
-        sentence = f"{item.claim.text} [{len(citations)}]"
+        if (item.passage, start) not in ranks:
+            citations.append(make_citation(len(citations) + 1, passage, passage.text[start:end], start))
+            ranks[(item.passage, start)] = len(citations)
+        sentence = f"{item.claim.text} [{ranks[(item.passage, start)]}]"
         if item.claim.heading or not paragraphs:
             paragraphs.append(f"**{item.claim.heading}:** {sentence}" if item.claim.heading else sentence)
         else:
@@ -297,6 +302,10 @@ def answer_from_checked(question: str, states: Sequence[str], checked: Sequence,
                   if removed else "No passage in the indexed plans is relevant enough to answer this.")
         return abstain(question, states, reason, list(passages)[:3])
     text = "\n\n".join(paragraphs)
+    attributed = sum(c.supported and c.attributed for c in checked)
+    if attributed:
+        text += (f"\n\n_{attributed} sentence(s) of the generated answer cited no passage; each is shown "
+                 "with the passage the checker found supporting it._")
     if removed:
         text += (f"\n\n_{len(removed)} sentence(s) of the generated answer were removed because the "
                  "cited plan passages do not support them._")
