@@ -37,6 +37,7 @@ from .ingest import text_kind
 from .records import TEMPLATE, TOC, Citation, Passage
 from .states import STATE_NAMES, state_name
 from .terms import TOKEN_RE, stem_words
+from .verify import LEXICAL_BAR, content_words
 
 # A sentence of the plan is on the claim's point at this cosine (all-mpnet-base-v2, stored
 # sentence vectors; read off the claim set, eval/claims.jsonl) ...
@@ -351,14 +352,18 @@ def check_claim(assistant, claim: str, states: Sequence[str] | None = None) -> C
         return ClaimCheck(claim, NOT_FOUND, f"No passage of {where} is on this point.")
     for candidate in close:  # the sentence itself, then with the sentences either side of it
         for context, note in ((candidate.text, ""), (_window(candidate), " (with the sentences around it)")):
-            holds = (_holds(wanted, context, candidate.passage.text)[0] if wanted.any else
-                     not note and candidate.cosine >= SAYS_IT)
+            # With no detail to match, a sentence on the point holding most of the claim's words
+            # is enough to contradict a "does not" (the plan says it does); to support a claim
+            # the sentence must say it (SAYS_IT): read that way for support too, one altered
+            # claim more was judged supported on the claim set, and no faithful one gained.
+            holds = _holds(wanted, context, candidate.passage.text)[0] if wanted.any else \
+                not note and _says(query, candidate, lexical=True)
             if not holds:
                 continue
             if _negated(candidate.text) == wanted.negated:
                 # Names alone set the topic, not what is said about it: a claim with no number
-                # to match is supported where the sentence says it (SAYS_IT), as one with no detail.
-                if not wanted.numbers and (note or candidate.cosine < SAYS_IT):
+                # to match is supported where the sentence says it, as one with no detail.
+                if not wanted.numbers and (note or not _says(query, candidate)):
                     continue
                 found = ClaimCheck(claim, SUPPORTED, _supported_reason(wanted) + note, _cite([candidate]))
                 strong = not note and (not wanted.any or _holds(wanted, candidate.text)[0])
@@ -383,6 +388,17 @@ def check_claim(assistant, claim: str, states: Sequence[str] | None = None) -> C
                       _cite([best]))
 
 
+def _says(query: str, candidate: _Candidate, lexical: bool = False) -> bool:
+    """The sentence says what the claim says: nearly the same meaning (SAYS_IT), or on the point
+    and holding most of the claim's content words (the verifier's bar for a model's sentence)."""
+    if candidate.cosine >= SAYS_IT:
+        return True
+    if not lexical:
+        return False
+    words = content_words(query)
+    return len(words & content_words(candidate.text)) / max(len(words), 1) >= LEXICAL_BAR
+
+
 def _unless_elsewhere(assistant, scope, query: str, named: Sequence[str], wanted: Details,
                       found: ClaimCheck) -> ClaimCheck:
     """A support pieced together (the sentences around, the passage, two sentences) gives way
@@ -400,13 +416,26 @@ def _numbers_verdict(claim: str, retriever, query: str, named: Sequence[str], wa
     sentences on the point, or another value where the plan gives this one. The names were
     found in the plan already; here only the numbers are compared."""
     numbers = Details(wanted.numbers, frozenset(), wanted.negated)
+    if len(wanted.numbers) == 1 and close:
+        # One value, and the closest sentence on the point gives another of its kind: that
+        # outweighs the value turning up somewhere in a passage (a table of interim years).
+        theirs, ours, _ = _other_values(wanted, details(close[0].text), set(wanted.numbers))
+        if theirs and not _holds(numbers, _window(close[0]))[0]:
+            return ClaimCheck(claim, CONTRADICTED,
+                              f"The plan gives {_listed(theirs)} on this point, not {_listed(ours)}.",
+                              _cite([close[0]]))
     # The passages ranked first for the claim, read a few sentences (or table rows) at a time:
     # tables state numbers in rows, not sentences. A small count (1-12: grades, years, steps) is
     # in most passages: it alone confirms nothing.
-    if any(_distinctive(n) for n in wanted.numbers):
+    # The small counts may be anywhere in the passage or its section's title ("Four-year
+    # adjusted cohort graduation rate" heads the table whose rows give the rates).
+    rare = Details(frozenset(filter(_distinctive, wanted.numbers)), frozenset(), wanted.negated)
+    common = Details(wanted.numbers - rare.numbers, frozenset(), wanted.negated)
+    if rare.numbers:
         for passage, sentence in _top_passages(retriever, query, named, PASSAGES):
             if sentence.cosine >= SAME_POINT and _negated(sentence.text) == wanted.negated \
-                    and any(_holds(numbers, run)[0] for run in _runs(passage, ROWS)):
+                    and _holds(common, passage.section + "\n" + passage.text)[0] \
+                    and any(_holds(rare, run)[0] for run in _runs(passage, ROWS)):
                 return ClaimCheck(claim, SUPPORTED, _supported_reason(wanted) + " (in the passage)",
                                   _cite([sentence]))
     # A claim may join two statements of the plan: two sentences on the point, each holding

@@ -56,6 +56,24 @@ def test_details_read_values_as_a_draft_writes_them():
     assert not _rounds_to("73.55%", "73.5%") and not _rounds_to("92.15%", "92.1%") and not _rounds_to("5", "5")
 
 
+def test_number_verdicts_on_the_real_plans(real_assistant):
+    """A count of the same thing, another target year beside a table of interim years, a table's
+    rows under their section's title, and a "does not" the plan contradicts in other words."""
+    from assistant.checking import CONTRADICTED, SUPPORTED, check_claim
+
+    hours = check_claim(real_assistant, "To renew Delaware's five-year Continuing License, educators must "
+                                        "log 120 clock hours of professional development.")
+    assert hours.verdict == CONTRADICTED and "90" in hours.reason
+    year = check_claim(real_assistant, "Delaware has set 2022 as the target year for its long-term "
+                                       "academic achievement goals.")
+    assert year.verdict == CONTRADICTED and "2030" in year.reason
+    table = check_claim(real_assistant, "Massachusetts plans to lift its four-year cohort graduation rate "
+                                        "for all students from 87.3 percent in 2015 to 91.0 percent by 2020.")
+    assert table.verdict == SUPPORTED and table.citations[0].state == "MA"
+    exams = check_claim(real_assistant, "Nevada does not give end-of-course mathematics exams.")
+    assert exams.verdict == CONTRADICTED and "end-of-course" in exams.citations[0].quote
+
+
 def test_template_questions_are_not_evidence():
     from assistant.checking import _is_prompt
 
