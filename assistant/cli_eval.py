@@ -25,7 +25,7 @@ from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors, 
               help="Eval config with regression floors (e.g. eval/config.toml): exit 1 when a metric "
                    "falls below its floor (or above its ceiling). Its [before] table is shown beside.")
 @click.option("--claims", "claims_files", multiple=True, show_default=True,
-              default=("eval/claims.jsonl", "eval/claims_holdout.jsonl"),
+              default=("eval/claims.jsonl", "eval/claims_holdout.jsonl", "eval/claims_holdout2.jsonl"),
               type=click.Path(dir_okay=False, path_type=Path),
               help="Claim sets for claim checking, each scored on its own (repeatable; a file that "
                    "is absent is skipped). Limits: the eval config's [<file stem>.floors] and "

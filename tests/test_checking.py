@@ -132,7 +132,7 @@ def test_check_tab_shows_each_verdict_with_the_sentence_marked(real_assistant, s
     assert "Paste a sentence" in check_html(real_assistant, shared_plans, "  ")
 
 
-@pytest.mark.parametrize("claim_set, size", [("claims", 80), ("claims_holdout", 60)])
+@pytest.mark.parametrize("claim_set, size", [("claims", 80), ("claims_holdout", 60), ("claims_holdout2", 45)])
 def test_claim_set_meets_its_limits_on_the_real_index(real_assistant, claim_set, size):
     """Each claim set through the checker, against its limits in eval/config.toml."""
     from pathlib import Path
