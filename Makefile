@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SHARED_PLANS ?= ../shared/plans
-PLANS_SOURCE := $(if $(wildcard $(SHARED_PLANS)/*.pdf),--from $(SHARED_PLANS),)
+# The app's embedded defaults are the three plans of the shared test corpus: copied from it when
+# it is here, else downloaded from the manifest's URLs (`essa-qa plans fetch --all` gets all 53).
+PLANS_SOURCE := $(if $(wildcard $(SHARED_PLANS)/*.pdf),--from $(SHARED_PLANS),) --state DE --state MA --state NV
 export HF_HUB_OFFLINE := 1
 
 .PHONY: run test setup plans index browser llm clean

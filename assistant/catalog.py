@@ -7,12 +7,14 @@ from pathlib import Path
 from .errors import EssaError, PlanError, UnknownStateError
 from .guarded import parse_guarded
 from .ingest import sha256_of
-from .plans import discover_plans
+from .plans import discover_plans, load_manifest
+from .states import state_name
 from .store import live_generation, load_index
 
 
 def list_plans(plans_dir: Path, index_dir: Path) -> list[dict]:
-    """One row per document: state, file, format, pages or paragraphs, hash, indexed, problem."""
+    """One row per plan: every document in the folder, then every manifest plan not fetched yet;
+    each with state, name, file, format, pages or paragraphs, hash, indexed, problem, status."""
     indexed: dict[str, dict] = {}
     if live_generation(Path(index_dir)):
         try:
@@ -42,4 +44,20 @@ def list_plans(plans_dir: Path, index_dir: Path) -> list[dict]:
                      # Only a regular file is read: a FIFO named X.pdf would block forever.
                      "sha256": sha256_of(Path(err.path)) if isinstance(err, UnknownStateError) else None,
                      "indexed": False, "problem": err.problem})
+    present = {row["file"] for row in rows}
+    for info in load_manifest(plans_dir):
+        if info.filename not in present:
+            rows.append({"state": info.state, "file": info.filename, "format": info.format, "pages": None,
+                         "paragraphs": None, "sha256": info.sha256, "indexed": False, "problem": None,
+                         "fetched": False, "url": info.url, "url_checked": info.url_checked})
+    names = {info.filename: info for info in load_manifest(plans_dir)}
+    for row in rows:
+        info = names.get(row["file"])
+        row.setdefault("fetched", True)
+        row["name"] = state_name(row["state"]) if row["state"] != "?" else ""
+        row["year"] = info.year if info else None
+        row.setdefault("url", info.url if info else None)
+        row.setdefault("url_checked", info.url_checked if info else None)
+        row["status"] = (row["problem"] or ("indexed" if row["indexed"] else
+                         "not indexed" if row["fetched"] else "not fetched"))
     return rows

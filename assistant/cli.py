@@ -96,26 +96,49 @@ def plans() -> None:
 @click.option("--from", "source", help="Directory or base URL holding the plan files "
               "(default: each plan's URL in plans/manifest.toml).")
 @STATE_OPTION
+@click.option("--all", "every", is_flag=True, help="Every plan in the manifest (53).")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 16),
+              help="Files fetched at once (at most 2 at once from one server).")
 @handles_errors
-def plans_fetch(plans_dir: Path, source: str | None, states: tuple[str, ...]) -> None:
-    """Copy or download plans, verifying their SHA-256."""
+def plans_fetch(plans_dir: Path, source: str | None, states: tuple[str, ...], every: bool, workers: int) -> None:
+    """Copy or download plans (--all, --state XX ..., or those in a --from folder): resumed where a
+    download broke off, retried, checked (file kind, size, SHA-256) before it moves in whole."""
+    import threading
+
     from tqdm import tqdm
 
-    from .plans import fetch_plans
+    from .fetch import FetchPolicy, fetch_plans
 
     bars: dict[str, tqdm] = {}
+    overall = tqdm(unit="plan", desc="plans", file=sys.stderr, position=0)
+    drawing = threading.Lock()  # downloads report from several threads
 
     def on_progress(name: str, done: int, total: int | None) -> None:
-        bar = bars.get(name) or bars.setdefault(name, tqdm(total=total, unit="B", unit_scale=True,
-                                                           desc=name, leave=False, file=sys.stderr))
-        bar.update(done - bar.n)
+        with drawing:
+            bar = bars.get(name) or bars.setdefault(name, tqdm(
+                total=total, unit="B", unit_scale=True, desc=name, leave=False, file=sys.stderr,
+                position=len(bars) + 1))
+            bar.update(done - bar.n)
 
-    results = fetch_plans(plans_dir, source, list(states) or None, on_progress)
-    for bar in bars.values():
-        bar.close()
+    def on_done(result) -> None:
+        with drawing:
+            if result.filename in bars:
+                bars.pop(result.filename).close()
+            overall.update(1)
+
+    try:
+        results = fetch_plans(plans_dir, source, list(states) or None, on_progress,
+                              FetchPolicy(workers=workers), on_done, every=every,
+                              on_start=lambda n: overall.reset(total=n))
+    finally:
+        for bar in bars.values():
+            bar.close()
+        overall.close()
     for result in results:
         click.echo(("ok    " if result.ok else "FAIL  ") + result.message, err=not result.ok)
-    if any(not r.ok for r in results):
+    failed = sum(not r.ok for r in results)
+    click.echo(f"{len(results) - failed} of {len(results)} plans ok", err=bool(failed))
+    if failed:
         sys.exit(4)
 
 
@@ -125,7 +148,8 @@ def plans_fetch(plans_dir: Path, source: str | None, states: tuple[str, ...]) ->
 @JSON_OPTION
 @handles_errors
 def plans_list(plans_dir: Path, index_dir: Path, as_json: bool) -> None:
-    """Show each plan present: state, format, pages or paragraphs, hash, whether indexed."""
+    """Every plan of the manifest and every file in the folder: state, status (indexed, not
+    indexed, not fetched, or what is wrong), format, pages or paragraphs, hash."""
     from .catalog import list_plans
 
     rows = list_plans(plans_dir, index_dir)
@@ -133,9 +157,15 @@ def plans_list(plans_dir: Path, index_dir: Path, as_json: bool) -> None:
         emit(rows)
         return
     for row in rows:
-        size = row["problem"] or (f"{row['pages']} pages" if row["pages"] else f"{row['paragraphs']} paragraphs")
-        click.echo(f"{row['state']:3} {row['file']:32} {row['format']:5} {size:24} "
-                   f"{row['sha256'][:12]}  {'indexed' if row['indexed'] else 'not indexed'}")
+        size = (f"{row['pages']} pages" if row["pages"] else
+                f"{row['paragraphs']} paragraphs" if row["paragraphs"] else "")
+        click.echo(f"{row['state']:4} {row['name'][:26]:26} {row['file']:22} {row['format']:5} "
+                   f"{row['status'][:40]:40} {size:16} {(row['sha256'] or '')[:12]}")
+    counts: dict[str, int] = {}
+    for row in rows:
+        key = row["status"] if row["status"] in ("indexed", "not indexed", "not fetched") else "problem"
+        counts[key] = counts.get(key, 0) + 1
+    click.echo(f"{len(rows)} plans: " + ", ".join(f"{n} {k}" for k, n in counts.items()), err=True)
 
 
 # ------------------------------------------------------------------ index

@@ -1,21 +1,16 @@
-"""Plans on disk: the manifest, finding each file's state, fetching with hash checks."""
+"""Plans on disk: the manifest and finding each file's state (fetching them: fetch.py)."""
 
 from __future__ import annotations
 
 import errno
-import os
 import re
-import shutil
 import stat
 import tomllib
-import urllib.parse
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FetchError, PlanError, UnknownStateError
-from .ingest import SUPPORTED_SUFFIXES, sha256_of
+from .errors import PlanError, UnknownStateError
+from .ingest import SUPPORTED_SUFFIXES
 from .records import PlanInfo
 from .states import STATE_NAMES, normalize_state
 
@@ -32,14 +27,6 @@ class PlanFile:
     info: PlanInfo | None = None
 
 
-@dataclass(frozen=True)
-class FetchResult:
-    state: str
-    filename: str
-    ok: bool
-    message: str
-
-
 def load_manifest(plans_dir: Path | None = None) -> list[PlanInfo]:
     """The plans directory's own manifest when it has one, else the project's."""
     path = Path(plans_dir) / MANIFEST_NAME if plans_dir else DEFAULT_MANIFEST
@@ -49,7 +36,9 @@ def load_manifest(plans_dir: Path | None = None) -> list[PlanInfo]:
     return [
         PlanInfo(state=p["state"].upper(), state_name=p.get("name", STATE_NAMES.get(p["state"].upper(), "")),
                  title=p.get("title", ""), year=str(p.get("year", "")), url=p.get("url", ""),
-                 filename=p["filename"], sha256=p.get("sha256"))
+                 filename=p["filename"], sha256=p.get("sha256"),
+                 format=p.get("format", Path(p["filename"]).suffix.lstrip(".").lower()),
+                 url_checked=bool(p.get("url_checked", False)))
         for p in data.get("plan", [])
     ]
 
@@ -114,82 +103,3 @@ def _not_a_plan_file(path: Path, plans_dir: Path) -> str:
         return ""
     kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
     return f"not a regular file ({kind}); not read"
-
-
-def fetch_plans(plans_dir: Path, source: str | None = None, states: list[str] | None = None,
-                on_progress: Callable[[str, int, int | None], None] | None = None) -> list[FetchResult]:
-    """Copy or download each manifest plan into plans_dir; one failure never stops the others.
-
-    source: a directory holding the files, or a base URL; None downloads each plan's own URL.
-    """
-    plans_dir = Path(plans_dir)
-    plans_dir.mkdir(parents=True, exist_ok=True)
-    wanted = {s.upper() for s in states} if states else None
-    results = []
-    for plan in load_manifest(plans_dir):
-        if wanted and plan.state not in wanted:
-            continue
-        try:
-            message = _fetch_one(plan, plans_dir, source, on_progress)
-            results.append(FetchResult(plan.state, plan.filename, True, message))
-        except (FetchError, OSError) as exc:
-            results.append(FetchResult(plan.state, plan.filename, False, str(exc)))
-    if wanted:
-        known = {p.state for p in load_manifest(plans_dir)}
-        for state in sorted(wanted - known):
-            results.append(FetchResult(state, "", False, f"{state}: no plan for this state in the manifest"))
-    return results
-
-
-def _fetch_one(plan: PlanInfo, plans_dir: Path, source: str | None,
-               on_progress: Callable[[str, int, int | None], None] | None) -> str:
-    target = plans_dir / plan.filename
-    if target.is_file() and plan.sha256 and sha256_of(target) == plan.sha256:
-        return f"{plan.filename}: already present, hash verified"
-    partial = plans_dir / f".{plan.filename}.part"
-    origin = _origin(plan, source)
-    try:
-        if _is_url(origin):
-            _download(origin, partial, lambda done, total: on_progress and on_progress(plan.filename, done, total))
-        else:
-            if not Path(origin).is_file():
-                raise FetchError(f"{plan.filename}: not found at {origin}")
-            shutil.copyfile(origin, partial)
-            if on_progress:
-                on_progress(plan.filename, partial.stat().st_size, partial.stat().st_size)
-        digest = sha256_of(partial)
-        if plan.sha256 and digest != plan.sha256:
-            raise FetchError(f"{plan.filename}: SHA-256 mismatch (got {digest[:12]}…, "
-                             f"manifest says {plan.sha256[:12]}…); file not kept")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    verified = "hash verified" if plan.sha256 else "no hash in manifest to verify"
-    return f"{plan.filename}: fetched from {origin} ({verified})"
-
-
-def _origin(plan: PlanInfo, source: str | None) -> str:
-    if source is None:
-        if not plan.url:
-            raise FetchError(f"{plan.filename}: no URL in the manifest and no --from given")
-        return plan.url
-    if _is_url(source):
-        return urllib.parse.urljoin(source.rstrip("/") + "/", plan.filename)
-    return str(Path(source) / plan.filename)
-
-
-def _is_url(text: str) -> bool:
-    return urllib.parse.urlparse(text).scheme in ("http", "https", "file")
-
-
-def _download(url: str, target: Path, progress: Callable[[int, int | None], None]) -> None:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            done = 0
-            while block := response.read(1 << 16):
-                out.write(block)
-                done += len(block)
-                progress(done, total)
-    except OSError as exc:
-        raise FetchError(f"{target.name.lstrip('.').removesuffix('.part')}: download from {url} failed ({exc})") from exc

@@ -45,6 +45,8 @@ class PlanInfo:
     url: str
     filename: str
     sha256: str | None = None
+    format: str = "pdf"
+    url_checked: bool = False  # the URL was seen to serve this plan (none can be checked offline)
 
 
 @dataclass(frozen=True)

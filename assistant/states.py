@@ -16,6 +16,8 @@ STATE_NAMES: dict[str, str] = {
     "PA": "Pennsylvania", "PR": "Puerto Rico", "RI": "Rhode Island", "SC": "South Carolina",
     "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont",
     "VA": "Virginia", "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+    # Not a state, but it files an ESSA consolidated plan for the schools it funds.
+    "BIE": "Bureau of Indian Education",
 }
 
 # Postal codes that are also common English words or abbreviations: only taken as a state when

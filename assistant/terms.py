@@ -68,7 +68,9 @@ class TopicalTerm:
 def _state_words() -> frozenset[str]:
     from .states import STATE_NAMES
 
-    return frozenset(w for n in STATE_NAMES.values() for w in n.lower().split())
+    # Words of the states' names; not of the Bureau of Indian Education's, whose "Indian" is a
+    # topic in questions about American Indian students.
+    return frozenset(w for code, n in STATE_NAMES.items() if code != "BIE" for w in n.lower().split())
 
 
 _STATE_WORDS = _state_words()

@@ -47,9 +47,10 @@ def test_plans_fetch_verifies_hashes_and_reports_each_failure(tmp_path, shared_p
     source = tmp_path / "source"
     source.mkdir()
     (source / "DE.pdf").write_bytes((shared_plans / "DE.pdf").read_bytes())
-    (source / "MA.pdf").write_bytes(b"tampered")
+    (source / "MA.pdf").write_bytes(b"%PDF-1.7 tampered")
     result = CliRunner().invoke(main, ["plans", "fetch", "--plans", str(tmp_path / "plans"),
-                                       "--from", str(source)])
+                                       "--from", str(source), "--state", "DE", "--state", "MA",
+                                       "--state", "NV"])
     assert result.exit_code == 4
     assert "ok    DE.pdf: fetched" in result.output
     assert "MA.pdf: SHA-256 mismatch" in result.output
@@ -62,6 +63,24 @@ def test_plans_list_json(fixture_plans, fixture_index):
     rows = {r["file"]: r for r in json.loads(result.output)}
     assert rows["RI.pdf"]["pages"] == 2 and rows["RI.pdf"]["indexed"] is True
     assert rows["kansas-plan.docx"]["state"] == "KS" and rows["kansas-plan.docx"]["paragraphs"] >= 5
+
+
+def test_plans_list_shows_every_plan_of_the_manifest_with_its_status(fixture_plans, fixture_index):
+    from assistant.plans import load_manifest
+    from assistant.states import STATE_NAMES
+
+    manifest = load_manifest()
+    assert len(manifest) == 53 and {p.state for p in manifest} == set(STATE_NAMES)  # 50, DC, PR, BIE
+    assert all(p.url.startswith("https://www2.ed.gov/") and not p.url_checked for p in manifest)
+    result = run("plans", "list", "--plans", str(fixture_plans), "--index", str(fixture_index), "--json")
+    rows = json.loads(result.output)
+    by_file = {r["file"]: r for r in rows}
+    assert by_file["RI.pdf"]["status"] == "indexed" and by_file["RI.pdf"]["fetched"]
+    assert by_file["TX.pdf"]["status"] == "not fetched" and by_file["TX.pdf"]["name"] == "Texas"
+    assert by_file["BIE.pdf"]["name"] == "Bureau of Indian Education"
+    assert {r["state"] for r in rows} >= set(STATE_NAMES)
+    text = run("plans", "list", "--plans", str(fixture_plans), "--index", str(fixture_index))
+    assert "not fetched" in text.output and "Wyoming" in text.output
 
 
 def test_options_are_checked_by_click_in_one_line(fixture_index):
