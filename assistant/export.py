@@ -6,9 +6,14 @@ from .records import Answer, Citation, format_locator
 from .states import state_name
 
 
+OCR_NOTE = "OCR text: check against the page image"
+
+
 def citation_locator(citation: Citation) -> str:
-    """Page, or paragraph alone: callers print the section next to it."""
-    return format_locator(citation.page, citation.page_label, citation.paragraph)
+    """Page, or paragraph alone: callers print the section next to it. A quote from a page
+    read by OCR says so wherever it is cited."""
+    where = format_locator(citation.page, citation.page_label, citation.paragraph)
+    return f"{where} ({OCR_NOTE})" if citation.ocr else where
 
 
 def answer_to_text(answer: Answer) -> str:

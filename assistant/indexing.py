@@ -15,6 +15,7 @@ from .chunking import HEADER_WORDPIECES, ChunkerSettings, chunk_document, embedd
 from .config import Settings
 from .embedders import Embedder, EmbeddingCache
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, PlanError
+from . import ocr
 from .guarded import ParseLimits, parse_guarded
 from .ingest import sha256_of
 from .plans import discover_plans
@@ -78,6 +79,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     tagger = tagger or CategoryTagger.load()
     old, unusable = _previous_index(index_dir, embedder, chunker, rebuild)
     old_plans = old.manifest.get("plans", {}) if old else {}
+    ocr_engine = ocr.version() if settings.ocr != "off" else ""
     found, unknown = discover_plans(plans_dir)
     failed = [str(err) for err in unknown]
     warnings: list[str] = [unusable] if unusable else []
@@ -95,7 +97,11 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
             failed.append(str(PlanError(plan.path, f"cannot be read ({exc.strerror or exc})")))
             continue
         previous = old_plans.get(plan.path.name)
-        if previous and previous["sha256"] == digest and previous["state"] == plan.state:
+        # A plan with scanned pages is read again when the OCR engine changed (or arrived).
+        # (An index from before OCR did not record its scanned pages: read once more.)
+        same_ocr = not previous or ("scanned" in previous and (not previous["scanned"] or
+                                                               previous.get("ocr", "") == ocr_engine))
+        if previous and previous["sha256"] == digest and previous["state"] == plan.state and same_ocr:
             _keep(old, plan.path.name, kept_chunks, kept_vectors, kept_sentences)
             plans_meta[plan.path.name] = previous
             unchanged.append(plan.path.name)
@@ -117,6 +123,8 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
             "state": plan.state, "sha256": digest, "format": document.format,
             "pages": document.n_pages, "paragraphs": document.n_paragraphs,
             "chunks": len(chunks), "title": plan.info.title if plan.info else "",
+            "scanned": list(document.scanned), "ocr": ocr_engine if document.scanned else "",
+            "ocr_pages": [u.page for u in document.units if u.ocr],
         }
         embedded.append(plan.path.name)
 

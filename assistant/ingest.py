@@ -12,9 +12,10 @@ import re
 import statistics
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import ocr
 from .errors import PlanError
 from .records import RESPONSE, TABLE, TEMPLATE, TOC, Block, Document, Unit
 
@@ -32,12 +33,13 @@ class ParseBudget:
     text_mb: float = 64.0
     unzipped_mb: float = 256.0
     table_depth: int = 16
+    ocr: bool = True  # read pages with no text layer with tesseract, where it is installed
 
     @classmethod
     def from_settings(cls, settings) -> "ParseBudget":
         return cls(pages=settings.parse_max_pages, text_mb=settings.parse_max_text_mb,
                    unzipped_mb=settings.parse_max_unzipped_mb,
-                   table_depth=settings.parse_max_table_depth)
+                   table_depth=settings.parse_max_table_depth, ocr=settings.ocr != "off")
 
     def check_text(self, path: Path, characters: int) -> None:
         if characters > self.text_mb * 1e6:
@@ -202,16 +204,33 @@ def _parse_pdf(path: Path, state: str, budget: ParseBudget) -> Document:
         raise PlanError(path, f"damaged or truncated PDF ({exc.__class__.__name__}: {exc})") from exc
     if not raw_pages:
         raise PlanError(path, "PDF has no pages")
+    scanned = [i for i, t in enumerate(raw_pages) if not t.strip() and _page_has_images(reader.pages[i])]
+    read, warnings = _ocr(path, raw_pages, scanned, budget)
     if not any(t.strip() for t in raw_pages):
-        raise PlanError(path, "no text layer — needs OCR")
-    warnings = tuple(
-        f"{path.name} page {i + 1}: no text layer — needs OCR"
-        for i, t in enumerate(raw_pages)
-        if not t.strip() and _page_has_images(reader.pages[i])
-    )
-    units = _pdf_units(raw_pages, labels, outline)
+        raise PlanError(path, "no text layer — needs OCR" + ("" if budget.ocr and ocr.tesseract() else
+                                                           " (tesseract is not installed)" if budget.ocr else
+                                                           " (ocr = \"off\")"))
+    units = tuple(replace(u, ocr=True) if u.index in read else u for u in _pdf_units(raw_pages, labels, outline))
     return Document(state=state, source=path.name, sha256=sha256_of(path), format="pdf",
-                    units=units, warnings=warnings)
+                    units=units, warnings=warnings, scanned=tuple(i + 1 for i in scanned))
+
+
+def _ocr(path: Path, raw_pages: list[str], scanned: list[int], budget: ParseBudget) -> tuple[set[int], tuple[str, ...]]:
+    """Pages with images and no text, read by tesseract in place in `raw_pages`: (the pages read,
+    a warning per page). Without tesseract (or with ocr off) each such page keeps its warning."""
+    program = ocr.tesseract() if budget.ocr else None
+    digest = sha256_of(path) if program and scanned else ""
+    read, warnings = set(), []
+    for i in scanned:
+        text = ocr.ocr_page(path, i + 1, program, digest) if program else ""
+        if text:
+            raw_pages[i] = text
+            read.add(i)
+            warnings.append(f"{path.name} page {i + 1}: no text layer; read by OCR (check it against the page)")
+        else:
+            warnings.append(f"{path.name} page {i + 1}: no text layer — needs OCR"
+                            + ("" if program else " (tesseract is not installed)" if budget.ocr else ""))
+    return read, tuple(warnings)
 
 
 def _page_texts(reader, path: Path, budget: ParseBudget) -> list[str]:

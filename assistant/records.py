@@ -69,6 +69,7 @@ class Unit:
     blocks: tuple[Block, ...]
     page: int | None = None
     page_label: str | None = None
+    ocr: bool = False  # the page had no text layer: its text is what tesseract read
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Document:
     units: tuple[Unit, ...]
     title: str = ""
     warnings: tuple[str, ...] = ()
+    scanned: tuple[int, ...] = ()  # PDF pages (1-based) with images and no text layer
 
     @property
     def n_pages(self) -> int | None:
@@ -115,6 +117,7 @@ class Chunk:
     categories: dict[str, float] = field(default_factory=dict)
     header: str = ""  # plan title and section path: read by the models, never quoted
     sentences: tuple[tuple[int, int], ...] = ()  # quotable spans of `text`; one vector each
+    ocr: bool = False  # text read by OCR from a page image (Unit.ocr)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,6 +152,7 @@ class Passage:
     sentence_similarity: float = 0.0  # cosine of question and the passage's best sentence
     relevance: float | None = None  # the second stage's probability that it answers the question
     sentences: tuple[tuple[int, int], ...] = ()  # quotable spans of `text` (Chunk.sentences)
+    ocr: bool = False  # text read by OCR from a page image
 
     @property
     def locator(self) -> str:
@@ -169,6 +173,7 @@ class Citation:
     passage: str
     score: float
     categories: tuple[str, ...] = ()
+    ocr: bool = False  # the quote is OCR text: check it against the page image
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

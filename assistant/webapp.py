@@ -480,7 +480,8 @@ def _as_citations(passages) -> list[Citation]:
         lead = p.text[spans[0][0]:spans[0][1]] if spans else p.text
         out.append(Citation(rank=rank, chunk_id=p.chunk_id, state=p.state, source=p.source, page=p.page,
                             page_label=p.page_label, section=p.section, paragraph=p.paragraph,
-                            quote=lead, passage=p.text, score=p.score, categories=tuple(p.categories)))
+                            quote=lead, passage=p.text, score=p.score, categories=tuple(p.categories),
+                            ocr=p.ocr))
     return out
 
 

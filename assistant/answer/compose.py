@@ -234,7 +234,8 @@ def make_citation(rank: int, passage: Passage, quote: str, offset: int | None = 
     return Citation(rank=rank, chunk_id=passage.chunk_id, state=passage.state, source=passage.source,
                     page=passage.page, page_label=passage.page_label, section=passage.section,
                     paragraph=quote_paragraph(passage, quote, offset), quote=quote,
-                    passage=passage.text, score=passage.score, categories=passage.categories)
+                    passage=passage.text, score=passage.score, categories=passage.categories,
+                    ocr=passage.ocr)
 
 
 def quote_paragraph(passage: Passage, quote: str, offset: int | None = None) -> int | None:

@@ -217,4 +217,4 @@ class Retriever:
                        category_scores=dict(c.categories), unit=c.unit, char_start=c.char_start,
                        similarity=round(float(signals.dense[i]), 4), paragraph_end=c.paragraph_end,
                        sentence_similarity=round(float(signals.sentence[i]), 4),
-                       sentences=c.sentences)
+                       sentences=c.sentences, ocr=c.ocr)
