@@ -491,7 +491,7 @@ def report_markdown(report: EvalReport, floors: Mapping[str, float] | None = Non
         f"- created: {report.created}", f"- questions: {report.n_questions} from `{report.questions_file}` ({report.subset} set)",
         f"- index: `{report.index}`", f"- passages per state for `ask` (k): {report.k}",
         f"- retrieval scored on the top {RANK_DEPTH}; headline retrieval config: `{MAIN_CONFIG}`",
-        f"- learned parts: " + (f"cross-fitted over {report.cv} folds: every number is held out"
+        "- learned parts: " + (f"cross-fitted over {report.cv} folds: every number is held out"
                                 if report.cv else "as shipped (fitted on this question set: in-sample; "
                                 "`essa-qa eval --cv 5` gives held-out numbers)"),
         f"- run time: {report.seconds:.1f} s", "",

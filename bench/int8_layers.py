@@ -19,7 +19,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
 from assistant.config import Settings
 from assistant.embedders import MODELS, OnnxEmbedder, get_embedder

@@ -27,7 +27,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 from collections.abc import Sequence
 import time
 from concurrent.futures import ProcessPoolExecutor

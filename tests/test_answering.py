@@ -4,7 +4,6 @@ abstention, and the Markdown export."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 import pytest

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.evaluation import (CONFIGS, EvalError, Question, fast_subset, floor_violations,
+from assistant.evaluation import (CONFIGS, EvalError, fast_subset, floor_violations,
                                   load_floors, load_questions, load_reference, run_evaluation,
                                   write_report)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import string
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
