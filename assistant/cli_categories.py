@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli import INDEX_OPTION, JSON_OPTION, emit, handles_errors
+from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors
 
 CATEGORIES_OPTION = click.option(
     "--categories", "categories_file", default=None,
@@ -79,17 +79,20 @@ def tag_cmd(index_dir: Path, categories_file: Path | None, calibrate: bool, labe
 
 @click.command("coverage")
 @INDEX_OPTION
+@PLANS_OPTION
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "png"]), default="md", show_default=True)
 @click.option("--output", "output", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Write here (required for png; default: stdout).")
+@click.option("--indexed-only", is_flag=True, help="Only the indexed states (the png shows only those).")
 @handles_errors
-def coverage_cmd(index_dir: Path, fmt: str, output: Path | None) -> None:
-    """States x approach categories: strong passages per cell and the best one's citation."""
+def coverage_cmd(index_dir: Path, plans_dir: Path, fmt: str, output: Path | None, indexed_only: bool) -> None:
+    """States x approach categories: strong passages per cell and the best one's citation; then
+    every state not indexed, with its status (not fetched, or fetched but not indexed)."""
     from .api import Assistant
     from .coverage import coverage_table
     from .errors import ConfigError
 
-    table = coverage_table(Assistant.load(index_dir))
+    table = coverage_table(Assistant.load(index_dir), plans_dir, every_state=not indexed_only)
     if fmt == "png":
         if output is None:
             raise ConfigError("--format png needs --output FILE")

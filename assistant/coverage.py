@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .records import RESPONSE, TABLE, Chunk, Passage, format_locator
-from .states import state_name
+from .states import STATE_NAMES, state_name
+
+INDEXED, NOT_INDEXED, NOT_FETCHED = "indexed", "fetched, not indexed", "not fetched"
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class CoverageTable:
     categories: tuple[str, ...]
     labels: tuple[str, ...]  # category labels, in the order of `categories`
     cells: tuple[tuple[CoverageCell, ...], ...]  # one row per state, one cell per category
+    others: tuple[tuple[str, str], ...] = ()  # (state, status) of every state not indexed
 
     def cell(self, state: str, category: str) -> CoverageCell:
         return self.cells[self.states.index(state)][self.categories.index(category)]
@@ -39,6 +42,8 @@ class CoverageTable:
         for state, row in zip(self.states, self.cells):
             lines.append(f"| {state_name(state)} ({state}) | "
                          + " | ".join(_cell_markdown(c) for c in row) + " |")
+        for state, status in self.others:
+            lines.append(f"| {state_name(state)} ({state}) | {status} |" + " |" * (len(self.categories) - 1))
         return "\n".join(lines) + "\n"
 
     def to_csv(self) -> str:
@@ -46,13 +51,15 @@ class CoverageTable:
         writer = csv.writer(out)
         writer.writerow(["state", "category", "label", "strong_passages", "best_source", "best_page",
                          "best_page_label", "best_section", "best_paragraph", "best_chunk_id",
-                         "best_score"])
+                         "best_score", "status"])
         for state, row in zip(self.states, self.cells):
             for cell, label in zip(row, self.labels):
                 b = cell.best
                 writer.writerow([state, cell.category, label, cell.count,
                                  *((b.source, b.page or "", b.page_label or "", b.section,
-                                    b.paragraph or "", b.chunk_id, b.score) if b else [""] * 7)])
+                                    b.paragraph or "", b.chunk_id, b.score) if b else [""] * 7), INDEXED])
+        for state, status in self.others:
+            writer.writerow([state, "", "", "", *[""] * 7, status])
         return out.getvalue()
 
     def to_png(self, path: str | Path) -> Path:
@@ -87,8 +94,22 @@ class CoverageTable:
         return path
 
 
-def coverage_table(assistant) -> CoverageTable:
-    """States x categories over the assistant's index."""
+def plan_statuses(indexed: tuple[str, ...] | list[str], plans_dir: str | Path | None) -> dict[str, str]:
+    """Every state's plan: indexed, fetched but not indexed (its file is in the plans folder),
+    or not fetched; read from the manifest and the folder, nothing parsed."""
+    from .plans import load_manifest
+
+    present = set()
+    if plans_dir is not None and Path(plans_dir).is_dir():
+        files = {p.name for p in Path(plans_dir).iterdir()}
+        present = {p.state for p in load_manifest(Path(plans_dir)) if p.filename in files}
+    return {code: INDEXED if code in indexed else NOT_INDEXED if code in present else NOT_FETCHED
+            for code in STATE_NAMES}
+
+
+def coverage_table(assistant, plans_dir: str | Path | None = None, every_state: bool = False) -> CoverageTable:
+    """States x categories over the assistant's index; with `every_state`, each state not
+    indexed is listed after them with its status."""
     tagger = assistant.tagger
     states = tuple(assistant.states)
     rows = []
@@ -100,8 +121,10 @@ def coverage_table(assistant) -> CoverageTable:
             row.append(CoverageCell(state=state, category=category, count=len(strong),
                                     best=_passage(best, category, tagger) if best else None))
         rows.append(tuple(row))
+    others = tuple((s, status) for s, status in plan_statuses(states, plans_dir).items()
+                   if status != INDEXED) if every_state else ()
     return CoverageTable(states=states, categories=tagger.ids,
-                         labels=tuple(tagger.label(c) for c in tagger.ids), cells=tuple(rows))
+                         labels=tuple(tagger.label(c) for c in tagger.ids), cells=tuple(rows), others=others)
 
 
 def coverage_cell_passages(assistant, state: str, category: str, limit: int = 10) -> list[Passage]:

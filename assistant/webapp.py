@@ -413,10 +413,63 @@ def _cell_colour(count: int, top: int) -> str:
     return "#%02x%02x%02x" % rgb
 
 
-def coverage_map_html(assistant) -> str:
-    """A tile grid: one row per state, one column per category; each tile a button."""
+# The US as a tile grid (row, column): one square per state, roughly where it lies; DC beside
+# Maryland, then Puerto Rico and the Bureau of Indian Education set apart at the bottom right.
+US_TILES = {
+    "AK": (0, 0), "ME": (0, 10), "VT": (1, 9), "NH": (1, 10),
+    "WA": (2, 0), "ID": (2, 1), "MT": (2, 2), "ND": (2, 3), "MN": (2, 4), "IL": (2, 5), "WI": (2, 6),
+    "MI": (2, 7), "NY": (2, 8), "RI": (2, 9), "MA": (2, 10),
+    "OR": (3, 0), "NV": (3, 1), "WY": (3, 2), "SD": (3, 3), "IA": (3, 4), "IN": (3, 5), "OH": (3, 6),
+    "PA": (3, 7), "NJ": (3, 8), "CT": (3, 9),
+    "CA": (4, 0), "UT": (4, 1), "CO": (4, 2), "NE": (4, 3), "MO": (4, 4), "KY": (4, 5), "WV": (4, 6),
+    "VA": (4, 7), "MD": (4, 8), "DE": (4, 9),
+    "AZ": (5, 1), "NM": (5, 2), "KS": (5, 3), "AR": (5, 4), "TN": (5, 5), "NC": (5, 6), "SC": (5, 7),
+    "DC": (5, 8), "OK": (6, 3), "LA": (6, 4), "MS": (6, 5), "AL": (6, 6), "GA": (6, 7),
+    "HI": (7, 0), "TX": (7, 3), "FL": (7, 8), "PR": (7, 10), "BIE": (6, 10),
+}
+
+
+def us_map_html(assistant, plans_dir: Path | None) -> str:
+    """Every state on a US tile grid: an indexed plan is a button shaded by how many approaches
+    its own text covers (select it to list its passages); the others say what they lack."""
+    from .coverage import INDEXED, coverage_table, plan_statuses
+
+    table = coverage_table(assistant)
+    covered = {state: sum(c.count > 0 for c in row) for state, row in zip(table.states, table.cells)}
+    statuses = plan_statuses(table.states, plans_dir)
+    total = len(table.categories)
+    tiles = []
+    for code, (row, col) in US_TILES.items():
+        place = f"grid-row:{row + 1};grid-column:{col + 1}"
+        name = state_name(code)
+        if statuses.get(code) == INDEXED:
+            n = covered.get(code, 0)
+            ink = "#ffffff" if total and n / total > 0.5 else "#0f172a"
+            label = f"{name}: indexed, {n} of {total} approaches in its own text; select to list its passages"
+            tiles.append(f'<button type="button" class="essa-tile essa-indexed" data-state="{escape_text(code)}" '
+                         f'data-category="*" style="{place};background:{_cell_colour(n, total)};color:{ink}" '
+                         f'title="{escape_text(label)}" aria-label="{escape_text(label)}">'
+                         f'<span>{escape_text(code)}</span><small>{n}/{total}</small></button>')
+        else:
+            status = statuses.get(code, "not fetched")
+            label = f"{name}: {status}"
+            tiles.append(f'<div class="essa-tile essa-absent" role="img" style="{place}" '
+                         f'title="{escape_text(label)}" aria-label="{escape_text(label)}">'
+                         f'<span>{escape_text(code)}</span><small>{escape_text(status)}</small></div>')
+    indexed = sum(s == INDEXED for s in statuses.values())
+    return (f'<div class="essa-us" role="group" aria-label="Plans of every state: {indexed} of '
+            f'{len(statuses)} indexed">{"".join(tiles)}</div>'
+            f'<div class="essa-legend">{indexed} of {len(statuses)} plans indexed. A shaded tile is an '
+            f'indexed plan (the number: approaches its own text covers, of {total}); grey tiles are plans '
+            'not fetched yet (<code>essa-qa plans fetch --state XX</code>) or fetched but not indexed.</div>')
+
+
+def coverage_map_html(assistant, plans_dir: Path | None = None) -> str:
+    """Every state on a US tile grid, then a grid of the indexed ones: one row per state, one
+    column per category; each tile a button."""
     try:
         cells = coverage_cells(assistant)
+        us = us_map_html(assistant, plans_dir)
     except Exception as exc:
         return error_html("The coverage map could not be built: " + friendly_error(exc))
     if not cells:
@@ -444,7 +497,7 @@ def coverage_map_html(assistant) -> str:
                 f'title="{escape_text(name)}" aria-label="{escape_text(name)}">{cell.passages}</button></td>')
         rows.append(f'<tr><th scope="row" class="essa-row">{escape_text(state_name(state))}</th>'
                     f'{"".join(tiles)}</tr>')
-    return (f'<div class="essa-map-wrap"><table class="essa-map"><thead><tr><th></th>{head}</tr>'
+    return (us + f'<div class="essa-map-wrap"><table class="essa-map"><thead><tr><th></th>{head}</tr>'
             f'</thead><tbody>{"".join(rows)}</tbody></table></div>'
             '<div class="essa-legend">Each number counts the passages of the state\'s own text that '
             "carry the approach; darker tiles have more.</div>")
@@ -455,6 +508,8 @@ def coverage_cell_html(assistant, plans_dir: Path | None, state: str, category: 
     """The passages behind one tile, as citation cards."""
     from .coverage import coverage_cell_passages
 
+    if state in assistant.states and category == "*":
+        return coverage_state_html(assistant, plans_dir, state)
     if state not in assistant.states or category not in assistant.tagger.ids:
         return error_html("Select a tile in the map above.")
     try:
@@ -539,6 +594,27 @@ def _shown_path(path: Path) -> str:
 
 INTRO = ("Ask about the states' ESSA plans. Every sentence of an answer is quoted from a plan and "
          "cited; open the page to check it.")
+def coverage_state_html(assistant, plans_dir: Path | None, state: str, per_category: int = 2) -> str:
+    """One indexed state's plan across the approaches: its strongest passages for each."""
+    from .coverage import coverage_cell_passages
+
+    parts = [f"<h3>{escape_text(state_name(state))}: the approaches in its plan</h3>"]
+    for category in assistant.tagger.ids:
+        label = assistant.tagger.label(category)
+        try:
+            citations = _as_citations(coverage_cell_passages(assistant, state, category, per_category))
+        except Exception as exc:
+            return error_html(friendly_error(exc))
+        parts.append(f"<h4>{escape_text(label)}</h4>")
+        if not citations:
+            parts.append('<div class="essa-muted">No passage of this plan carries this approach.</div>')
+            continue
+        parts.append('<div class="essa-cards">' + "".join(
+            citation_card_html(c, assistant.plans, assistant.tagger.label, plans_dir, turn="map",
+                               mark_quote=False) for c in citations) + "</div>")
+    return "".join(parts)
+
+
 MAP_CLICK_JS = """
 element.addEventListener('click', function (event) {
   var cell = event.target.closest('[data-category]');
@@ -678,9 +754,9 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                 compare_topic.submit(on_compare, compare_inputs, compare_out, **answers)
 
             with gr.Tab("Map", id="map"):
-                gr.Markdown("How strongly each plan covers each approach. Select a tile to list the "
-                            "passages behind it.")
-                map_html = gr.HTML(coverage_map_html(first), elem_id="essa-map",
+                gr.Markdown("Every state's plan, and how strongly each indexed plan covers each "
+                            "approach. Select a state or a tile to list the passages behind it.")
+                map_html = gr.HTML(coverage_map_html(first, plans_dir), elem_id="essa-map",
                                    js_on_load=MAP_CLICK_JS)
                 cell_out = gr.HTML(elem_id="essa-cell", js_on_load=None)
 
@@ -728,7 +804,7 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
             live = current()
             choices = state_choices(live)
             return (gr.Dropdown(choices=choices), gr.Dropdown(choices=choices, value=list(live.states)),
-                    coverage_map_html(live))
+                    coverage_map_html(live, plans_dir))
 
         demo.load(on_page_load, None, [state_filter, compare_states, map_html], **answers)
     # Queue positions go to waiting pages once a second, not to every waiting page at every event

@@ -168,6 +168,12 @@ def test_ask_delaware_open_page_and_map(browser, real_app):
     tile.click()
     page.locator("#essa-cell .essa-card").first.wait_for(timeout=30_000)
     assert "Delaware" in page.locator("#essa-cell .essa-card .essa-state").all_inner_texts()
+    # Every state on the US tile grid; an indexed one lists its passages across the approaches.
+    assert page.locator("#essa-map .essa-tile").count() == 53
+    assert "not fetched" in page.locator("#essa-map .essa-tile[aria-label^='Texas']").inner_text()
+    page.locator("#essa-map .essa-tile[data-state='NV']").click()
+    page.get_by_text("Nevada: the approaches in its plan").wait_for(timeout=30_000)
+    assert page.locator("#essa-cell h4").count() == 7
     shot(page, "map.png")
 
     page.get_by_role("tab", name="Compare").click()

@@ -54,6 +54,14 @@ def test_coverage_cli_formats(fixture_index, tmp_path):
     result = runner.invoke(main, ["coverage", "--index", str(fixture_index), "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("state,category,label,strong_passages")
+    # Every state is listed: the indexed ones by approach, the others with their status.
+    lines = result.output.splitlines()
+    assert "TX,,,,,,,,,,,not fetched" in lines and "BIE,,,,,,,,,,,not fetched" in lines
+    assert any(line.startswith("RI,") and line.endswith(",indexed") for line in lines)
+    result = runner.invoke(main, ["coverage", "--index", str(fixture_index), "--indexed-only"])
+    assert result.exit_code == 0 and "not fetched" not in result.output and "Rhode Island (RI)" in result.output
+    markdown = runner.invoke(main, ["coverage", "--index", str(fixture_index)]).output
+    assert "| Texas (TX) | not fetched |" in markdown
     out = tmp_path / "c.png"
     result = runner.invoke(main, ["coverage", "--index", str(fixture_index), "--format", "png",
                                   "--output", str(out)])

@@ -208,6 +208,22 @@ def test_map_has_a_tile_per_state_and_category(fixture_assistant):
     assert 'data-state="KS" data-category="sel"' in html
 
 
+def test_map_shows_every_state_indexed_or_not(fixture_assistant, fixture_plans):
+    from assistant.states import STATE_NAMES
+
+    html = coverage_map_html(fixture_assistant, fixture_plans)
+    assert html.count('class="essa-tile ') == len(STATE_NAMES) == 53
+    assert html.count('class="essa-tile essa-indexed"') == len(fixture_assistant.states)
+    assert 'data-state="RI" data-category="*"' in html and 'data-state="KS" data-category="*"' in html
+    assert 'aria-label="Texas: not fetched"' in html and 'aria-label="Puerto Rico: not fetched"' in html
+    assert f"{len(fixture_assistant.states)} of 53 plans indexed" in html
+    # A state's tile lists its strongest passages for each approach.
+    state = coverage_cell_html(fixture_assistant, fixture_plans, "KS", "*")
+    assert "Kansas: the approaches in its plan" in state
+    assert state.count("<h4>") == len(fixture_assistant.tagger.ids) and 'class="essa-card"' in state
+    assert "Select a tile" in coverage_cell_html(fixture_assistant, fixture_plans, "TX", "*")
+
+
 def test_map_cell_lists_its_passages_as_cards(fixture_assistant, fixture_plans):
     from assistant.coverage import coverage_table
 
