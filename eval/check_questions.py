@@ -95,6 +95,19 @@ def absent_problems(q: dict, plans: dict) -> list[str]:
         return [f"{qid}: absent-topic question needs a non-empty absent_search list of patterns"]
     errs = []
     states = q["states"]
+    # Pages where a pattern occurs without touching the question (a boilerplate notice), each
+    # named with why: `absent_mentions: [{"state", "page", "note"}]`. Each must still match.
+    allowed: dict[str, set[int]] = {}
+    for mention in q.get("absent_mentions", []):
+        if not (isinstance(mention, dict) and mention.get("state") in states
+                and isinstance(mention.get("page"), int) and str(mention.get("note", "")).strip()):
+            errs.append(f"{qid}: absent_mentions entries need a named state, a page and a note: {mention!r}")
+            continue
+        page_text = plans.get(mention["state"], {}).get("pages", {}).get(mention["page"], "")
+        if not any(re.search(p, page_text, re.IGNORECASE) for p in patterns if isinstance(p, str)):
+            errs.append(f"{qid}: absent_mentions {mention['state']} page {mention['page']} matches no "
+                        f"absent_search pattern: remove it")
+        allowed.setdefault(mention["state"], set()).add(mention["page"])
     if not states or not set(states) <= set(plans):
         errs.append(f"{qid}: absent-topic question must name indexed states only, not {states}")
     for pattern in patterns:
@@ -109,13 +122,19 @@ def absent_problems(q: dict, plans: dict) -> list[str]:
         for st in states:
             if st not in plans:
                 continue
-            text = plans[st]["all"]
+            text = _searched_text(plans[st], allowed.get(st, set()))
             m = rx.search(text)
             if m:
                 context = " ".join(text[max(0, m.start() - 60):m.end() + 60].split())
                 errs.append(f"{qid}: 'absent' topic found in {st}: pattern {pattern!r} matched "
                             f"{m.group(0)!r} in ...{context}...")
     return errs
+
+
+def _searched_text(plan: dict, skipped_pages: set[int]) -> str:
+    if not skipped_pages:
+        return plan["all"]
+    return "\n".join(text for page, text in plan["pages"].items() if page not in skipped_pages)
 
 
 def check(questions: list[dict], plans: dict) -> tuple[list[str], list[str]]:

@@ -58,3 +58,16 @@ def test_question_set_parses_for_the_runner():
     assert len(questions) == len(_raw_questions()) >= 96
     assert len({q.id for q in questions}) == len(questions)
     assert all(q.locators and q.key_terms for q in questions if q.answerable)
+
+
+def test_absent_mentions_skip_a_named_boilerplate_page_and_must_stay_true(checker):
+    plans = {"DE": {"pages": {1: "Goals for every school.", 2: "We do not discriminate on sexual orientation."},
+                    "paras": {}, "all": "Goals for every school.\nWe do not discriminate on sexual orientation."}}
+    question = {"id": "un-top-x", "states": ["DE"], "absent_search": ["sexual orientation"]}
+    assert "'absent' topic found in DE" in checker.absent_problems(question, plans)[0]
+    noted = question | {"absent_mentions": [{"state": "DE", "page": 2, "note": "a non-discrimination notice"}]}
+    assert checker.absent_problems(noted, plans) == []
+    stale = question | {"absent_mentions": [{"state": "DE", "page": 1, "note": "moved"}]}
+    assert any("matches no absent_search pattern" in e for e in checker.absent_problems(stale, plans))
+    bare = question | {"absent_mentions": [{"state": "DE", "page": 2}]}
+    assert any("need a named state, a page and a note" in e for e in checker.absent_problems(bare, plans))
