@@ -85,6 +85,8 @@ def fetch_plans(plans_dir: Path, source: str | None = None, states: list[str] | 
         chosen = list(manifest)
     elif source and not _is_url(source):
         chosen = [p for p in manifest if (Path(source) / p.filename).is_file()]
+        if not chosen:
+            raise FetchError(f"{source}: holds no plan file the manifest names (say --all or --state XX)")
     else:
         raise FetchError("say which plans: --all, or --state XX (or --from a folder holding them)")
     if on_start:

@@ -118,15 +118,21 @@ def test_fast_subset_is_fixed_and_stratified():
     assert len(questions) / 4 < len(subset) < len(questions) / 2
 
 
-def test_cli_eval_writes_report(fixture_index, fixture_plans, tmp_path, monkeypatch):
-    from assistant.cli import main
-
-    monkeypatch.setenv("ESSA_QA_EMBEDDER", "hash")
+def one_question(tmp_path):
+    """A question set of one, about the fixture plan RI."""
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({
         "id": "ri-1", "question": "How are ninth graders helped in Rhode Island?", "states": ["RI"],
         "locators": [{"state": "RI", "page": 1}], "key_terms": ["summer bridge"],
         "categories": ["transitions"], "kind": "category"}) + "\n")
+    return questions
+
+
+def test_cli_eval_writes_report(fixture_index, fixture_plans, tmp_path, monkeypatch):
+    from assistant.cli import main
+
+    monkeypatch.setenv("ESSA_QA_EMBEDDER", "hash")
+    questions = one_question(tmp_path)
     floors = tmp_path / "floors.toml"
     floors.write_text("[floors]\nstate_accuracy = 1.0\n\"hit@10\" = 1.01\n")
     result = CliRunner().invoke(main, ["eval", "--questions", str(questions), "--index", str(fixture_index),
@@ -142,11 +148,7 @@ def test_cli_eval_scores_each_claim_set_against_its_own_limits(fixture_index, fi
     from assistant.cli import main
 
     monkeypatch.setenv("ESSA_QA_EMBEDDER", "hash")
-    questions = tmp_path / "q.jsonl"
-    questions.write_text(json.dumps({
-        "id": "ri-1", "question": "How are ninth graders helped in Rhode Island?", "states": ["RI"],
-        "locators": [{"state": "RI", "page": 1}], "key_terms": ["summer bridge"],
-        "categories": ["transitions"], "kind": "category"}) + "\n")
+    questions = one_question(tmp_path)
     record = {"state": "RI", "locator": None, "detail": "", "searched": ""}
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     first.write_text(json.dumps(record | {"id": "a", "claim": "Texas pays every teacher a bonus of $5,000.",

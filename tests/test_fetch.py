@@ -189,6 +189,9 @@ def test_fetch_says_which_plans_when_told_none(tmp_path):
 
     with pytest.raises(FetchError, match="say which plans: --all, or --state XX"):
         fetch_plans(tmp_path / "plans")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FetchError, match="holds no plan file the manifest names"):
+        fetch_plans(tmp_path / "plans", source=str(tmp_path / "empty"))
 
 
 def test_cli_fetch_all_reports_each_plan_and_a_total(server, tmp_path, monkeypatch):
