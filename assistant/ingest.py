@@ -55,10 +55,23 @@ def parse_plan(path: Path, state: str, budget: ParseBudget = ParseBudget()) -> D
         raise PlanError(path, "empty file (0 bytes)")
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        return _parse_pdf(path, state, budget)
+        return _with_layout_warnings(_parse_pdf(path, state, budget))
     if suffix == ".docx":
-        return _parse_docx(path, state, budget)
+        return _with_layout_warnings(_parse_docx(path, state, budget))
     raise PlanError(path, f"unsupported file type {suffix or '(none)'}; expected .pdf or .docx")
+
+
+def _with_layout_warnings(document: Document) -> Document:
+    """A plan in a structure the section reader does not know is still indexed, never silently:
+    with no section found (no "Section N:", "N.N", "A." headings, no Word heading styles, no
+    bookmarks), citations can name only the page or paragraph, and the warning says so."""
+    blocks = [b for u in document.units for b in u.blocks]
+    if blocks and not any(b.section for b in blocks):
+        note = (f"{document.source}: no sections found (numbered template headings, Word heading "
+                "styles or PDF bookmarks); passages are cited by "
+                + ("page" if document.format == "pdf" else "paragraph") + " only")
+        return replace(document, warnings=document.warnings + (note,))
+    return document
 
 
 def sha256_of(path: Path) -> str:

@@ -267,9 +267,11 @@ def test_tables_nested_deeper_than_the_budget_keep_their_text_with_a_warning(tmp
     document = parse_plan(path, "OR", ParseBudget(table_depth=16))
     text = "\n".join(unit.text for unit in document.units)
     assert all(f"level{i}" in text for i in range(50))
-    assert len(document.warnings) == 1 and "nested more than 16 deep" in document.warnings[0]
+    nesting = [w for w in document.warnings if "no sections found" not in w]  # it has no headings
+    assert len(nesting) == 1 and "nested more than 16 deep" in nesting[0]
     # Inside the budget no warning: every level is read as a table.
-    assert not parse_plan(path, "OR", ParseBudget(table_depth=64)).warnings
+    assert [w for w in parse_plan(path, "OR", ParseBudget(table_depth=64)).warnings
+            if "no sections found" not in w] == []
 
 
 def test_a_word_file_cannot_read_files_through_an_external_entity(tmp_path):
