@@ -44,20 +44,19 @@ def list_plans(plans_dir: Path, index_dir: Path) -> list[dict]:
                      # Only a regular file is read: a FIFO named X.pdf would block forever.
                      "sha256": sha256_of(Path(err.path)) if isinstance(err, UnknownStateError) else None,
                      "indexed": False, "problem": err.problem})
-    present = {row["file"] for row in rows}
-    for info in load_manifest(plans_dir):
-        if info.filename not in present:
-            rows.append({"state": info.state, "file": info.filename, "format": info.format, "pages": None,
-                         "paragraphs": None, "sha256": info.sha256, "indexed": False, "problem": None,
-                         "fetched": False, "url": info.url, "url_checked": info.url_checked})
-    names = {info.filename: info for info in load_manifest(plans_dir)}
     for row in rows:
-        info = names.get(row["file"])
-        row.setdefault("fetched", True)
+        row["fetched"] = True
+    manifest = {info.filename: info for info in load_manifest(plans_dir)}
+    present = {row["file"] for row in rows}
+    rows += [{"state": info.state, "file": info.filename, "format": info.format, "pages": None,
+              "paragraphs": None, "sha256": info.sha256, "indexed": False, "problem": None, "fetched": False}
+             for name, info in manifest.items() if name not in present]
+    for row in rows:
+        info = manifest.get(row["file"])
         row["name"] = state_name(row["state"]) if row["state"] != "?" else ""
         row["year"] = info.year if info else None
-        row.setdefault("url", info.url if info else None)
-        row.setdefault("url_checked", info.url_checked if info else None)
+        row["url"] = info.url if info else None
+        row["url_checked"] = info.url_checked if info else None
         row["status"] = (row["problem"] or ("indexed" if row["indexed"] else
                          "not indexed" if row["fetched"] else "not fetched"))
     return rows

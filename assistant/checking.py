@@ -487,7 +487,7 @@ def _other_values(wanted: Details, found: Details, missing: set[str]) -> tuple[s
     return theirs, ours, counted
 
 
-def _top_passages(retriever, query: str, states: Sequence[str], n: int = 3):
+def _top_passages(retriever, query: str, states: Sequence[str], n: int):
     """(passage, its sentence closest to the claim) for the top `n` passages in `states`."""
     out = []
     for passage, cosines in _ranked(retriever, query, states, n):

@@ -395,11 +395,8 @@ class MapCell:
     best: str  # where the strongest one is, for the tile's tooltip
 
 
-def coverage_cells(assistant) -> list[MapCell]:
-    """The state x category coverage (assistant.coverage) as cells for the tile grid."""
-    from .coverage import coverage_table
-
-    table = coverage_table(assistant)
+def coverage_cells(table) -> list[MapCell]:
+    """The state x category coverage (assistant.coverage's table) as cells for the tile grid."""
     return [MapCell(cell.state, cell.category, label, cell.count,
                     f"{cell.best.source} {cell.best.locator}" if cell.best else "")
             for row in table.cells for cell, label in zip(row, table.labels)]
@@ -429,12 +426,11 @@ US_TILES = {
 }
 
 
-def us_map_html(assistant, plans_dir: Path | None) -> str:
+def us_map_html(table, plans_dir: Path | None) -> str:
     """Every state on a US tile grid: an indexed plan is a button shaded by how many approaches
     its own text covers (select it to list its passages); the others say what they lack."""
-    from .coverage import INDEXED, coverage_table, plan_statuses
+    from .coverage import INDEXED, plan_statuses
 
-    table = coverage_table(assistant)
     covered = {state: sum(c.count > 0 for c in row) for state, row in zip(table.states, table.cells)}
     statuses = plan_statuses(table.states, plans_dir)
     total = len(table.categories)
@@ -467,9 +463,12 @@ def us_map_html(assistant, plans_dir: Path | None) -> str:
 def coverage_map_html(assistant, plans_dir: Path | None = None) -> str:
     """Every state on a US tile grid, then a grid of the indexed ones: one row per state, one
     column per category; each tile a button."""
-    try:
-        cells = coverage_cells(assistant)
-        us = us_map_html(assistant, plans_dir)
+    from .coverage import coverage_table
+
+    try:  # one coverage table for both grids: it reads every chunk's categories
+        table = coverage_table(assistant)
+        cells = coverage_cells(table)
+        us = us_map_html(table, plans_dir)
     except Exception as exc:
         return error_html("The coverage map could not be built: " + friendly_error(exc))
     if not cells:

@@ -282,9 +282,10 @@ def answer_from_checked(question: str, states: Sequence[str], checked: Sequence,
     ranks: dict[tuple[int, int], int] = {}  # a quote cited twice keeps its first number
     said: set[str] = set()
     for item in checked:
-        if not item.supported or " ".join(item.claim.text.lower().split()) in said:
+        said_as = " ".join(item.claim.text.lower().split())
+        if not item.supported or said_as in said:
             continue  # small models repeat themselves: a sentence is shown once
-        said.add(" ".join(item.claim.text.lower().split()))
+        said.add(said_as)
         passage = passages[item.passage]
         start, end = item.quote_start, item.quote_end
         bullet = LEADING_BULLET.match(passage.text[start:end])
