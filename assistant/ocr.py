@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .errors import PlanError
+
 # 300 dpi: tesseract's own recommendation for body text; lower loses small print on letters.
 DPI = 300
 TIMEOUT_S = 120
@@ -39,7 +41,10 @@ def ocr_page(path: Path, page: int, program: str | None = None, digest: str = ""
     cached = _cache_file(digest, page, engine) if digest else None
     if cached is not None and cached.is_file():
         return cached.read_text(encoding="utf-8")
-    png = render_png(path, page, zoom=DPI / 96)
+    try:
+        png = render_png(path, page, zoom=DPI / 96)
+    except PlanError:  # a PDF pypdf reads but PDFium will not render: the page keeps its warning
+        return ""
     try:
         done = subprocess.run([program, "stdin", "stdout", "-l", "eng", "--psm", "3"], input=png,
                               capture_output=True, timeout=TIMEOUT_S, check=False)

@@ -56,6 +56,21 @@ def test_a_scanned_page_is_read_and_marked(tmp_path, monkeypatch):
     assert parse_plan(tmp_path / "RI.pdf", "RI").units[1].text == scanned.text
 
 
+@needs_tesseract
+def test_a_page_pdfium_cannot_render_keeps_its_warning_and_the_plan_its_text(tmp_path, monkeypatch):
+    from assistant import pageview
+    from assistant.errors import PlanError
+
+    def refuse(path, page, zoom=1.0):
+        raise PlanError(path, "cannot be opened for viewing (damaged)")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(pageview, "render_png", refuse)
+    document = parse_plan(scanned_pdf(tmp_path / "RI.pdf"), "RI")
+    assert "two pages" in document.units[0].text and not document.units[1].ocr
+    assert document.warnings == ("RI.pdf page 2: no text layer — needs OCR",)
+
+
 def test_with_ocr_off_the_warning_stays(tmp_path):
     document = parse_plan(scanned_pdf(tmp_path / "RI.pdf"), "RI", ParseBudget(ocr=False))
     assert not any(u.ocr for u in document.units) and document.scanned == (2,)
