@@ -18,7 +18,7 @@ from .answer.decision import decide
 from .answer.evidence import gather
 from .answer.generate import generate
 from .answer.retrieve import retrieve
-from .answer.scope import check_request, scope_question
+from .answer.scope import check_request, scope_question, scope_version
 from .config import Settings, load_settings
 from .embedders import Embedder, embedder_for_index
 from .errors import ConfigError
@@ -30,6 +30,7 @@ from .retrieval import Retriever
 from .states import state_name
 from .store import CURRENT, StoredIndex, check_compatible, load_index
 from .tagging import CategoryTagger
+from .versions import PlanVersion, plan_versions
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,11 @@ class Assistant:
         return self.index.manifest.get("plans", {})
 
     @property
+    def versions(self) -> dict[str, list[PlanVersion]]:
+        """Each indexed state's plan versions, oldest first (answers read the last)."""
+        return plan_versions(self.retriever.plans)
+
+    @property
     def abstain_below(self) -> float:
         """The fallback evidence bar (used where no decision model was fitted for this embedder)."""
         s = self.settings.abstain_similarity
@@ -82,31 +88,34 @@ class Assistant:
 
     def search(self, question: str, k: int = 10, states: Sequence[str] | None = None,
                categories: Sequence[str] | None = None, mode: str = "hybrid",
-               boost: bool = True, rerank: bool = True) -> list[Passage]:
-        """Ranked passages. With no `states`, the states the question names (if indexed) filter."""
+               boost: bool = True, rerank: bool = True, version: str | None = None) -> list[Passage]:
+        """Ranked passages. With no `states`, the states the question names (if indexed) filter.
+        `version`: None searches each state's newest plan, "all" every version, else that one."""
         check_request(k, states, categories, self.tagger)
         scope = scope_question(question, self.states, self.tagger, states, categories)
         if scope.nothing_to_search:
             return []
-        return self.retriever.search(scope.text, k=k, states=scope.group_states(""),
+        scope = scope_version(scope, self.retriever.plans, version)
+        return self.retriever.search(scope.text, k=k, states=scope.group_states("") or list(scope.searched),
                                      categories=categories, mode=mode,
-                                     boost=scope.intent if boost else (), rerank=rerank)
+                                     boost=scope.intent if boost else (), rerank=rerank, version=scope.version)
 
     def ask(self, question: str, k: int = 5, states: Sequence[str] | None = None,
             categories: Sequence[str] | None = None, mode: str = "hybrid",
-            llm: bool | None = None) -> Answer:
+            llm: bool | None = None, version: str | None = None) -> Answer:
         """A cited answer. Extractive by default; through the configured language model when
-        `llm` is True (or None and an endpoint is configured), verified sentence by sentence."""
+        `llm` is True (or None and an endpoint is configured), verified sentence by sentence.
+        `version` as in `search`: each state's newest plan unless asked."""
         answer = None
         for event in self.ask_stream(question, k=k, states=states, categories=categories, mode=mode,
-                                     llm=llm):
+                                     llm=llm, version=version):
             if event["type"] == "answer":
                 answer = event["answer"]
         return answer
 
     def ask_stream(self, question: str, k: int = 5, states: Sequence[str] | None = None,
                    categories: Sequence[str] | None = None, mode: str = "hybrid",
-                   llm: bool | None = None) -> Iterator[dict]:
+                   llm: bool | None = None, version: str | None = None) -> Iterator[dict]:
         """Events for a live display: {"type": "delta", "text"} as the model writes, then
         {"type": "answer", "answer", "checked"} with the verified Answer (always last)."""
         client = ChatClient.from_settings(self.settings) if llm is not False else None
@@ -118,6 +127,7 @@ class Assistant:
             reason = f"The indexed plans do not include {_names(scope.missing)}; indexed: {_names(self.states)}."
             yield {"type": "answer", "answer": abstain(question, scope.named, reason, []), "checked": []}
             return
+        scope = scope_version(scope, self.retriever.plans, version)
         hits = retrieve(self.retriever, scope, k=k, mode=mode)
         evidence = gather(self.retriever, scope, hits, k=k)
         decisions = [decide(e, scope.text, self.fitted.decision, self.abstain_below) for e in evidence]

@@ -10,11 +10,14 @@ from .ingest import sha256_of
 from .plans import discover_plans, load_manifest
 from .states import state_name
 from .store import live_generation, load_index
+from .versions import version_of
 
 
 def list_plans(plans_dir: Path, index_dir: Path) -> list[dict]:
     """One row per plan: every document in the folder, then every manifest plan not fetched yet;
-    each with state, name, file, format, pages or paragraphs, hash, indexed, problem, status."""
+    each with state, name, file, version, year, format, pages or paragraphs, template ("ccsso",
+    "revised", "" for a plan in its own structure; None where not read), hash, indexed, problem,
+    status."""
     indexed: dict[str, dict] = {}
     if live_generation(Path(index_dir)):
         try:
@@ -28,13 +31,15 @@ def list_plans(plans_dir: Path, index_dir: Path) -> list[dict]:
         known = indexed.get(plan.path.name)
         row = {"state": plan.state, "file": plan.path.name, "format": plan.path.suffix.lower().lstrip("."),
                "pages": None, "paragraphs": None, "sha256": digest,
-               "indexed": bool(known and known["sha256"] == digest), "problem": None}
+               "indexed": bool(known and known["sha256"] == digest), "problem": None, "template": None}
         if row["indexed"]:
             row["pages"], row["paragraphs"] = known.get("pages"), known.get("paragraphs")
+            row["template"] = known.get("template")
         else:
             try:
                 document = parse_guarded(plan.path, plan.state)
                 row["pages"], row["paragraphs"] = document.n_pages, document.n_paragraphs
+                row["template"] = document.template
             except PlanError as exc:
                 row["problem"] = exc.problem
         rows.append(row)
@@ -43,18 +48,20 @@ def list_plans(plans_dir: Path, index_dir: Path) -> list[dict]:
                      "pages": None, "paragraphs": None,
                      # Only a regular file is read: a FIFO named X.pdf would block forever.
                      "sha256": sha256_of(Path(err.path)) if isinstance(err, UnknownStateError) else None,
-                     "indexed": False, "problem": err.problem})
+                     "indexed": False, "problem": err.problem, "template": None})
     for row in rows:
         row["fetched"] = True
     manifest = {info.filename: info for info in load_manifest(plans_dir)}
     present = {row["file"] for row in rows}
     rows += [{"state": info.state, "file": info.filename, "format": info.format, "pages": None,
-              "paragraphs": None, "sha256": info.sha256, "indexed": False, "problem": None, "fetched": False}
+              "paragraphs": None, "sha256": info.sha256, "indexed": False, "problem": None, "fetched": False,
+              "template": None}
              for name, info in manifest.items() if name not in present]
     for row in rows:
         info = manifest.get(row["file"])
         row["name"] = state_name(row["state"]) if row["state"] != "?" else ""
-        row["year"] = info.year if info else None
+        version, year = version_of(info, row["file"])
+        row["version"], row["year"] = version, year or None
         row["url"] = info.url if info else None
         row["url_checked"] = info.url_checked if info else None
         row["status"] = (row["problem"] or ("indexed" if row["indexed"] else

@@ -32,7 +32,7 @@ import numpy as np
 from .answer.compose import make_citation
 from .answer.scope import scope_question
 from .chunking import sentence_spans
-from .export import citation_locator
+from .export import citation_locator, version_note
 from .ingest import text_kind
 from .records import TEMPLATE, TOC, Citation, Passage
 from .states import STATE_NAMES, state_name
@@ -118,7 +118,7 @@ class CheckReport:
     def to_markdown(self) -> str:
         out = ["| # | claim | verdict | reason | source |", "|---:|---|---|---|---|"]
         for n, c in enumerate(self.claims, 1):
-            where = "; ".join(f"{state_name(x.state)}, {x.source}, {citation_locator(x)}: “{x.quote}”" for x in c.citations)
+            where = "; ".join(f"{state_name(x.state)}, {x.source}{version_note(x)}, {citation_locator(x)}: “{x.quote}”" for x in c.citations)
             out.append(f"| {n} | {_cell(c.claim)} | {c.verdict} | {_cell(c.reason)} | {_cell(where)} |")
         return "\n".join(out) + "\n"
 

@@ -55,6 +55,9 @@ def k_option(default: int, help: str):
 
 STATE_OPTION = click.option("--state", "states", multiple=True, type=StateType(),
                             help="Only this state, by code or name (repeatable).")
+VERSION_OPTION = click.option("--version", "version", default=None, metavar="VERSION",
+                              help="Plan version to read: a year or label (2017, \"2019 amended\"), or "
+                                   "'all'. Default: each state's newest plan.")
 CATEGORY_OPTION = click.option("--category", "categories", multiple=True, type=CategoryType(),
                                help="Only passages tagged with this category (repeatable).")
 
@@ -148,8 +151,8 @@ def plans_fetch(plans_dir: Path, source: str | None, states: tuple[str, ...], ev
 @JSON_OPTION
 @handles_errors
 def plans_list(plans_dir: Path, index_dir: Path, as_json: bool) -> None:
-    """Every plan of the manifest and every file in the folder: state, status (indexed, not
-    indexed, not fetched, or what is wrong), format, pages or paragraphs, hash."""
+    """Every plan of the manifest and every file in the folder: state, version, status (indexed,
+    not indexed, not fetched, or what is wrong), format, pages or paragraphs, hash."""
     from .catalog import list_plans
 
     rows = list_plans(plans_dir, index_dir)
@@ -159,8 +162,8 @@ def plans_list(plans_dir: Path, index_dir: Path, as_json: bool) -> None:
     for row in rows:
         size = (f"{row['pages']} pages" if row["pages"] else
                 f"{row['paragraphs']} paragraphs" if row["paragraphs"] else "")
-        click.echo(f"{row['state']:4} {row['name'][:26]:26} {row['file']:22} {row['format']:5} "
-                   f"{row['status'][:40]:40} {size:16} {(row['sha256'] or '')[:12]}")
+        click.echo(f"{row['state']:4} {row['name'][:26]:26} {row['file']:22} {row['version'][:14]:14} "
+                   f"{row['format']:5} {row['status'][:40]:40} {size:16} {(row['sha256'] or '')[:12]}")
     counts: dict[str, int] = {}
     for row in rows:
         key = row["status"] if row["status"] in ("indexed", "not indexed", "not fetched") else "problem"
@@ -210,7 +213,8 @@ def index_cmd(plans_dir: Path, index_dir: Path, rebuild: bool, embedder: str | N
                f"{report.chunks_cached} from the cache, {modelled} by the model"
                + (f" at {report.chunks_per_second:.1f} chunks/s" if modelled else "")
                + f"); unchanged {len(report.unchanged)}; "
-               f"removed {len(report.removed)}; {report.total_chunks} chunks in {index_dir}"
+               + (f"version relabelled {len(report.relabelled)}; " if report.relabelled else "")
+               + f"removed {len(report.removed)}; {report.total_chunks} chunks in {index_dir}"
                + ("" if report.changed else " (index unchanged)"))
     if report.failed:
         sys.exit(3)
@@ -225,10 +229,11 @@ def index_cmd(plans_dir: Path, index_dir: Path, rebuild: bool, embedder: str | N
 @k_option(10, "Passages to list.")
 @STATE_OPTION
 @CATEGORY_OPTION
+@VERSION_OPTION
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
 @JSON_OPTION
 @handles_errors
-def search_cmd(question, index_dir, k, states, categories, mode, as_json) -> None:
+def search_cmd(question, index_dir, k, states, categories, version, mode, as_json) -> None:
     """Ranked passages for a question."""
     from dataclasses import asdict
 
@@ -236,12 +241,13 @@ def search_cmd(question, index_dir, k, states, categories, mode, as_json) -> Non
 
     assistant = Assistant.load(index_dir)
     passages = assistant.search(question, k=k, states=list(states) or None,
-                                categories=list(categories) or None, mode=mode)
+                                categories=list(categories) or None, mode=mode, version=version)
     if as_json:
         emit([asdict(p) | {"categories": list(p.categories)} for p in passages])
         return
     for i, p in enumerate(passages, 1):
-        click.echo(f"[{i}] {p.state} {p.source} {p.locator} · {p.section or '-'} · score {p.score:.4f}")
+        label = f" ({p.version or p.year})" if p.version or p.year else ""
+        click.echo(f"[{i}] {p.state} {p.source}{label} {p.locator} · {p.section or '-'} · score {p.score:.4f}")
         click.echo("    " + p.text[:300].replace("\n", " ") + ("…" if len(p.text) > 300 else ""))
 
 
@@ -251,13 +257,14 @@ def search_cmd(question, index_dir, k, states, categories, mode, as_json) -> Non
 @k_option(5, "Passages retrieved per state.")
 @STATE_OPTION
 @CATEGORY_OPTION
+@VERSION_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True)
 @click.option("--llm/--no-llm", "use_llm", default=None,
               help="Answer through the configured OpenAI-compatible endpoint (verified sentence by "
                    "sentence), or force the extractive answer. Default: the endpoint when one is configured.")
 @JSON_OPTION
 @handles_errors
-def ask_cmd(question, index_dir, k, states, categories, fmt, use_llm, as_json) -> None:
+def ask_cmd(question, index_dir, k, states, categories, version, fmt, use_llm, as_json) -> None:
     """Answer a question with cited passages."""
     from .api import Assistant
     from .errors import ConfigError
@@ -269,7 +276,7 @@ def ask_cmd(question, index_dir, k, states, categories, fmt, use_llm, as_json) -
                           "ESSA_QA_LLM_MODEL) or llm_base_url in essa-qa.toml")
     assistant = Assistant.load(index_dir, settings=settings)
     answer = assistant.ask(question, k=k, states=list(states) or None, categories=list(categories) or None,
-                           llm=use_llm)
+                           llm=use_llm, version=version)
     if as_json or fmt == "json":
         emit(answer.to_dict())
     elif fmt == "md":
@@ -320,6 +327,7 @@ _COMMAND_MODULES: list[tuple[str, str]] = [
     ("cli_eval", "fit_cmd"),
     ("cli_models", "models_cmd"),
     ("cli_check", "check_cmd"),
+    ("cli_changes", "changes_cmd"),
     ("cli_llm", "llm_cmd"),
 ]
 for _module, _attribute in _COMMAND_MODULES:

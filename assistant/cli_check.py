@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .cli import INDEX_OPTION, JSON_OPTION, STATE_OPTION, emit, handles_errors
+from .export import version_note
 
 
 @click.command("check")
@@ -41,7 +42,7 @@ def check_cmd(text: str | None, text_file: Path | None, index_dir: Path, states,
             click.echo(f"[{n}] {claim.verdict.upper().replace('_', ' ')}: {claim.claim}")
             click.echo(f"    {claim.reason}")
             for c in claim.citations:
-                click.echo(f"    {c.state} · {c.source} · {c.page_label or c.page or ''}"
+                click.echo(f"    {c.state} · {c.source}{version_note(c)} · {c.page_label or c.page or ''}"
                            f"{'¶' + str(c.paragraph) if c.paragraph else ''}: “{c.quote}”")
         if not report.claims:
             click.echo("No claim found in the text (a claim is a sentence of three words or more).")

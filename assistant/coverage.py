@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .records import RESPONSE, TABLE, Chunk, Passage, format_locator
 from .states import STATE_NAMES, state_name
+from .versions import newest_sources
 
 INDEXED, NOT_INDEXED, NOT_FETCHED = "indexed", "fetched, not indexed", "not fetched"
 
@@ -134,19 +135,17 @@ def coverage_cell_passages(assistant, state: str, category: str, limit: int = 10
 
 
 def _strong_chunks(assistant, state: str, category: str) -> list[Chunk]:
+    """Of the state's newest plan version (the one answers quote)."""
     tagger = assistant.tagger
+    newest = newest_sources(assistant.retriever.plans)
     chunks = [c for c in assistant.index.chunks
-              if c.state == state and c.kind in (RESPONSE, TABLE) and category in tagger.carried(c.categories)]
+              if c.state == state and c.source in newest and c.kind in (RESPONSE, TABLE)
+              and category in tagger.carried(c.categories)]
     return sorted(chunks, key=lambda c: (-c.categories.get(category, 0.0), c.unit, c.char_start))
 
 
 def _passage(chunk: Chunk, category: str, tagger) -> Passage:
-    return Passage(chunk_id=chunk.id, text=chunk.text, state=chunk.state, source=chunk.source,
-                   page=chunk.page, page_label=chunk.page_label, section=chunk.section,
-                   paragraph=chunk.paragraph, score=round(chunk.categories.get(category, 0.0), 4),
-                   kind=chunk.kind, categories=tagger.carried(chunk.categories),
-                   category_scores=dict(chunk.categories), unit=chunk.unit,
-                   char_start=chunk.char_start, paragraph_end=chunk.paragraph_end)
+    return Passage.from_chunk(chunk, round(chunk.categories.get(category, 0.0), 4), tagger.carried(chunk.categories))
 
 
 def _cell_markdown(cell: CoverageCell) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .records import Answer, Citation, format_locator
+from difflib import SequenceMatcher
+
+from .records import Answer, Citation, VersionChanges, format_locator
 from .states import state_name
 
 
@@ -16,6 +18,12 @@ def citation_locator(citation: Citation) -> str:
     return f"{where} ({OCR_NOTE})" if citation.ocr else where
 
 
+def version_note(citation: Citation) -> str:
+    """" (2019 amended)": which version of the plan is quoted; "" where none is known."""
+    label = citation.version or citation.year
+    return f" ({label})" if label else ""
+
+
 def answer_to_text(answer: Answer) -> str:
     lines = [answer.answer.replace("**", ""), ""]
     listed = answer.citations or answer.related
@@ -23,7 +31,7 @@ def answer_to_text(answer: Answer) -> str:
         lines.append("Possibly related:" if answer.abstained else "Sources:")
     for c in listed:
         section = f" · {c.section}" if c.section else ""
-        lines.append(f"[{c.rank}] {state_name(c.state)} · {c.source} · {citation_locator(c)}{section}")
+        lines.append(f"[{c.rank}] {state_name(c.state)} · {c.source}{version_note(c)} · {citation_locator(c)}{section}")
         lines.append(f"    “{c.quote}”")
     if answer.categories:
         lines.append("")
@@ -43,5 +51,71 @@ def answer_to_markdown(answer: Answer, plans: dict[str, dict] | None = None) -> 
         title = (plans.get(c.source) or {}).get("title") or c.source
         section = f", {c.section}" if c.section else ""
         quote = c.quote.replace("\n", " ").replace("*", r"\*")
-        out.append(f"{c.rank}. {state_name(c.state)}, *{title}*, {citation_locator(c)}{section}: “{quote}”")
+        out.append(f"{c.rank}. {state_name(c.state)}, *{title}*{version_note(c)}, {citation_locator(c)}{section}: “{quote}”")
     return "\n".join(out).rstrip() + "\n"
+
+
+def changes_to_markdown(report: VersionChanges) -> str:
+    """What changed, as Markdown: each entry with the sentences removed and added, cited."""
+    topic = f" on “{report.topic}”" if report.topic else ""
+    name = f"{state_name(report.state)} ({report.state})"
+    out = [f"## {name}: what changed{topic} from {report.old_version} ({report.old_source}) "
+           f"to {report.new_version} ({report.new_source})", ""]
+    if not report.changes:
+        out.append(f"No difference found{topic}: the {report.compared} passages compared read the same in both "
+                   "versions (case, spacing and punctuation aside).")
+        return "\n".join(out) + "\n"
+    shown = f"{len(report.changes)} of {report.total}" if report.total > len(report.changes) else str(report.total)
+    out += [f"{shown} change(s){topic}; {report.compared} passages compared.", ""]
+    for n, change in enumerate(report.changes, 1):
+        where = " → ".join(_where(c, label) for c, label in ((change.old, report.old_version),
+                                                              (change.new, report.new_version)) if c)
+        out.append(f"### {n}. {change.kind.capitalize()}: {where}")
+        out.append("")
+        for verb, sentences in (("Removed", change.removed), ("Added", change.added)):
+            for sentence in sentences:
+                out.append(f"- {verb}: “{_md(sentence)}”")
+        for old, new in reworded(change.removed, change.added):
+            out.append(f"- Reworded: {word_diff(old, new)}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _md(text: str) -> str:
+    return " ".join(text.split()).replace("*", r"\*").replace("~", r"\~")
+
+
+def reworded(removed, added) -> list[tuple[str, str]]:
+    """Removed and added sentences that are one sentence edited (most of their words kept)."""
+    pairs = []
+    for new in added:
+        best = max(removed, key=lambda old: SequenceMatcher(None, old.split(), new.split()).ratio(), default=None)
+        if best is not None and SequenceMatcher(None, best.split(), new.split()).ratio() >= 0.6:
+            pairs.append((best, new))
+    return pairs
+
+
+def word_edits(old: str, new: str) -> list[tuple[str, str]]:
+    """An edited sentence word by word: ("=", kept words), ("-", removed ones), ("+", added ones)."""
+    a, b = old.split(), new.split()
+    out = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(("=", " ".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(("-", " ".join(a[i1:i2])))
+        if j2 > j1:
+            out.append(("+", " ".join(b[j1:j2])))
+    return out
+
+
+def word_diff(old: str, new: str) -> str:
+    """The edit in Markdown: ~~removed words~~ **added words**, the rest as is."""
+    marks = {"=": "{}", "-": "~~{}~~", "+": "**{}**"}
+    return " ".join(marks[op].format(_md(text)) for op, text in word_edits(old, new))
+
+
+def _where(citation: Citation, label: str) -> str:
+    section = f", {citation.section}" if citation.section else ""
+    return f"{label} {citation_locator(citation)}{section}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from .plans import discover_plans
 from .records import Chunk
 from .store import StoredIndex, check_compatible, load_index, save_index
 from .tagging import CategoryTagger
+from .versions import version_of, version_warnings
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class IndexReport:
     index_dir: Path
     embedded: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
+    relabelled: tuple[str, ...] = ()  # unchanged files whose version or year is named anew
     removed: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -87,7 +89,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     kept_vectors: list[np.ndarray] = []
     kept_sentences: list[np.ndarray] = []
     plans_meta: dict[str, dict] = {}
-    embedded, unchanged = [], []
+    embedded, unchanged, relabelled_plans = [], [], []
     new_chunks: list[Chunk] = []
 
     for plan in found:
@@ -96,15 +98,18 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
         except OSError as exc:
             failed.append(str(PlanError(plan.path, f"cannot be read ({exc.strerror or exc})")))
             continue
+        version, year = version_of(plan.info, plan.path.name)
         previous = old_plans.get(plan.path.name)
         # A plan with scanned pages is read again when the OCR engine changed (or arrived).
         # (An index from before OCR did not record its scanned pages: read once more.)
         same_ocr = not previous or ("scanned" in previous and (not previous["scanned"] or
                                                                previous.get("ocr", "") == ocr_engine))
         if previous and previous["sha256"] == digest and previous["state"] == plan.state and same_ocr:
-            _keep(old, plan.path.name, kept_chunks, kept_vectors, kept_sentences)
-            plans_meta[plan.path.name] = previous
-            unchanged.append(plan.path.name)
+            # A version named anew (manifest or file name) relabels the chunks; nothing is embedded.
+            _keep(old, plan.path.name, kept_chunks, kept_vectors, kept_sentences, version, year)
+            relabelled = (previous.get("version"), previous.get("year")) != (version, year)
+            plans_meta[plan.path.name] = {**previous, "version": version, "year": year}
+            (relabelled_plans if relabelled else unchanged).append(plan.path.name)
             continue
         if progress.on_plan:
             progress.on_plan(plan.path.name)
@@ -117,7 +122,8 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
                 plans_meta[plan.path.name] = previous
             continue
         warnings.extend(document.warnings)
-        chunks = chunk_document(document, chunker, title=plan.info.title if plan.info else "")
+        chunks = [replace(c, version=version, year=year)
+                  for c in chunk_document(document, chunker, title=plan.info.title if plan.info else "")]
         new_chunks.extend(chunks)
         plans_meta[plan.path.name] = {
             "state": plan.state, "sha256": digest, "format": document.format,
@@ -125,10 +131,12 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
             "chunks": len(chunks), "title": plan.info.title if plan.info else "",
             "scanned": list(document.scanned), "ocr": ocr_engine if document.scanned else "",
             "ocr_pages": [u.page for u in document.units if u.ocr],
+            "version": version, "year": year, "template": document.template,
         }
         embedded.append(plan.path.name)
 
     removed = tuple(sorted(set(old_plans) - set(plans_meta)))
+    warnings.extend(version_warnings(plans_meta))
     started = time.perf_counter()
     if progress.on_embed_start:
         progress.on_embed_start("embedding", len(new_chunks))
@@ -148,7 +156,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     vectors = np.vstack(kept_vectors + [new_vectors]).reshape(len(chunks), embedder.dim)
     sentence_vectors = np.vstack(kept_sentences + sentence_rows + [np.zeros((0, embedder.dim))])
     # An index written before the integrity records gets them on the next run, nothing re-embedded.
-    changed = bool(embedded or removed or old is None or "files" not in old.manifest)
+    changed = bool(embedded or removed or relabelled_plans or old is None or "files" not in old.manifest)
     if changed:
         manifest = {
             "tool_version": __version__,
@@ -160,6 +168,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
         }
         save_index(index_dir, manifest, chunks, vectors, sentence_vectors.astype(np.float32))
     return IndexReport(index_dir=Path(index_dir), embedded=tuple(embedded), unchanged=tuple(unchanged),
+                       relabelled=tuple(relabelled_plans),
                        removed=removed, failed=tuple(failed), warnings=tuple(warnings),
                        chunks_embedded=len(new_chunks), chunks_cached=cached, embed_seconds=embed_seconds,
                        total_chunks=len(chunks), changed=changed)
@@ -186,10 +195,12 @@ def _previous_index(index_dir: Path, embedder: Embedder, chunker: ChunkerSetting
 
 
 def _keep(old: StoredIndex | None, source: str, chunks: list[Chunk], vectors: list[np.ndarray],
-          sentences: list[np.ndarray]) -> None:
+          sentences: list[np.ndarray], version: str | None = None, year: str | None = None) -> None:
+    """Carry a plan's chunks and vectors over from the old index (relabelled with its version)."""
     if old is None:
         return
     rows = [i for i, c in enumerate(old.chunks) if c.source == source]
-    chunks.extend(old.chunks[i] for i in rows)
+    chunks.extend(old.chunks[i] if version is None else replace(old.chunks[i], version=version, year=year)
+                  for i in rows)
     vectors.append(old.vectors[rows])
     sentences.extend(old.sentence_rows(i) for i in rows)

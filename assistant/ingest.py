@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import ocr
+from .columns import column_text
 from .errors import PlanError
 from .records import RESPONSE, TABLE, TEMPLATE, TOC, Block, Document, Unit
 
@@ -109,9 +110,45 @@ _TEMPLATE_ADDRESS = re.compile(
     r"^The State['’]s \w+(?: \w+)? and how (?:it|the State) will\b")
 
 
-def heading_level(text: str) -> tuple[int, str] | None:
-    """(level, title) when a paragraph opens with a numbered template heading, else None."""
+# Templates a plan can be filed on (Document.template), told apart by their headings:
+#   "ccsso": the six components of the Department's November 2016 template, "Section 1:
+#     Long-term Goals" ... "Section 6: Supporting All Students", items "4.1", "A." (CCSSO's
+#     alternative template kept them, with the revised template's questions embedded);
+#   "revised": the Department's March 2017 revised template, by program: "A. Title I, Part A:
+#     ..." ... "I. Education for Homeless Children and Youth", items "A.4", "A.4.iii", "A.4.iii.a";
+#   "": neither (a plan in its own structure: Word heading styles, bookmarks, or none).
+CCSSO, REVISED = "ccsso", "revised"
+_PROGRAM = r"(?:Title\s+[IVX]+,\s*Part\s+[A-D]\b|Education for Homeless Children and Youth|McKinney-Vento)"
+_REVISED_L1 = re.compile(rf"^([A-I]\.\s+{_PROGRAM}[^\n]{{0,140}}?)\s*$")
+_REVISED_ITEMS = (  # A.4 / A.4.iii / A.4.iii.a, the title up to "(ESEA section ...)", ":" or the end
+    re.compile(r"^([A-I]\.\d{1,2}\.?\s+[A-Z][^\n(:]{2,110}?)\s*(?:[(:]|$)"),
+    re.compile(r"^([A-I]\.\d{1,2}\.[ivx]{1,5}\.?\s+[A-Z][^\n(:]{2,110}?)\s*(?:[(:]|$)"),
+    re.compile(r"^([A-I]\.\d{1,2}\.[ivx]{1,5}\.[a-f]\.?\s+[A-Z][^\n(:.]{2,110}?)\s*(?:[(:.]|$)"),
+)
+_REVISED_ITEM = re.compile(r"^[A-I]\.\d{1,2}(?:\.[ivx]{1,5})?(?:\.[a-f])?\.?\s+[A-Z]")
+
+
+def detect_template(lines) -> str:
+    """Which template the plan's headings follow (CCSSO, REVISED or ""), from its lines of text."""
+    components = programs = items = 0
+    for line in lines:
+        line = line.strip()
+        components += bool(_SECTION_L1.match(line))
+        programs += bool(_REVISED_L1.match(line))
+        items += bool(_REVISED_ITEM.match(line))
+    # Component plans answer the revised template's program questions inside Section 6 (DE's
+    # "B.1. Supporting Needs of Migratory Children"): the components decide.
+    if components >= 2:
+        return CCSSO
+    return REVISED if programs >= 2 and items >= 3 else ""
+
+
+def heading_level(text: str, template: str = CCSSO) -> tuple[int, str] | None:
+    """(level, title) when a paragraph opens with a numbered heading of the plan's template
+    (the component template's unless told otherwise), else None."""
     first_line = text.split("\n", 1)[0].strip()
+    if template == REVISED:
+        return _revised_heading(first_line)
     for level, pattern in ((1, _SECTION_L1), (2, _SECTION_L2), (3, _SECTION_L3)):
         m = pattern.match(first_line)
         if m:
@@ -119,6 +156,18 @@ def heading_level(text: str) -> tuple[int, str] | None:
             if level == 3 and len(title.split()) > 10:
                 return None
             return level, title
+    return None
+
+
+def _revised_heading(line: str) -> tuple[int, str] | None:
+    m = _REVISED_L1.match(line)
+    if m:
+        return (1, m.group(1).strip()) if not _TOC_ENTRY_RE.search(m.group(1)) else None
+    for level, pattern in reversed(list(enumerate(_REVISED_ITEMS, 2))):  # the deepest label first
+        m = pattern.match(line)
+        if m and not _TOC_ENTRY_RE.search(m.group(1)):  # "A.4 Accountability 12": a contents line
+            title = re.sub(r"^([A-I](?:\.\w+)+)\.\s", r"\1 ", m.group(1).strip())  # "A.4. X" -> "A.4 X"
+            return level, title.rstrip(".").strip()
     return None
 
 
@@ -219,13 +268,41 @@ def _parse_pdf(path: Path, state: str, budget: ParseBudget) -> Document:
         raise PlanError(path, "PDF has no pages")
     scanned = [i for i, t in enumerate(raw_pages) if not t.strip() and _page_has_images(reader.pages[i])]
     read, warnings = _ocr(path, raw_pages, scanned, budget)
+    warnings += _read_columns(path, raw_pages)
     if not any(t.strip() for t in raw_pages):
         raise PlanError(path, "no text layer — needs OCR" + ("" if budget.ocr and ocr.tesseract() else
                                                            " (tesseract is not installed)" if budget.ocr else
                                                            " (ocr = \"off\")"))
-    units = tuple(replace(u, ocr=True) if u.index in read else u for u in _pdf_units(raw_pages, labels, outline))
+    units, template = _pdf_units(raw_pages, labels, outline)
+    units = tuple(replace(u, ocr=True) if u.index in read else u for u in units)
     return Document(state=state, source=path.name, sha256=sha256_of(path), format="pdf",
-                    units=units, warnings=warnings, scanned=tuple(i + 1 for i in scanned))
+                    units=units, warnings=warnings, scanned=tuple(i + 1 for i in scanned), template=template)
+
+
+def _read_columns(path: Path, raw_pages: list[str]) -> tuple[str, ...]:
+    """Pages laid out in two columns are read column by column (assistant/columns.py), in place;
+    one warning lists them, so a reader knows to check the order against the page."""
+    import pypdfium2 as pdfium
+
+    try:
+        document = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError:
+        return ()  # pypdf read it; PDFium cannot: its pages keep pypdf's order
+    found = []
+    try:
+        for i, text in enumerate(raw_pages):
+            if text.strip():
+                columns = column_text(document[i])
+                if columns is not None:
+                    raw_pages[i] = columns
+                    found.append(i + 1)
+    finally:
+        document.close()
+    if not found:
+        return ()
+    pages = ", ".join(map(str, found))
+    return (f"{path.name}: {'page' if len(found) == 1 else 'pages'} {pages} laid out in two columns; "
+            "read column by column",)
 
 
 def _ocr(path: Path, raw_pages: list[str], scanned: list[int], budget: ParseBudget) -> tuple[set[int], tuple[str, ...]]:
@@ -330,19 +407,20 @@ class _PageLines:
 
 
 def _pdf_units(raw_pages: list[str], pdf_labels: list[str | None],
-               outline: dict[int, list[str]]) -> tuple[Unit, ...]:
+               outline: dict[int, list[str]]) -> tuple[tuple[Unit, ...], str]:
     pages = [_PageLines([_squash(_visible_bullets(l)) for l in t.split("\n")]) for t in raw_pages]
     running = _running_line_keys(pages)
     for page in pages:
         _drop_margins(page, running)
     tracker = SectionTracker()
+    template = detect_template(line for page in pages for line in page.lines)
     units = []
     for i, page in enumerate(pages):
-        paragraphs = _paragraphs(page.lines)
+        paragraphs = _paragraphs(page.lines, template)
         label = pdf_labels[i] or page.label
         units.append(_unit_from_paragraphs(i, paragraphs, tracker, page=i + 1, page_label=label,
-                                           outline_titles=outline.get(i, [])))
-    return tuple(units)
+                                           outline_titles=outline.get(i, []), template=template))
+    return tuple(units), template
 
 
 def _running_line_keys(pages: list[_PageLines]) -> set[str]:
@@ -383,7 +461,7 @@ def _first_content(lines: list[str], from_top: bool) -> int | None:
     return None
 
 
-def _paragraphs(lines: list[str]) -> list[str]:
+def _paragraphs(lines: list[str], template: str = CCSSO) -> list[str]:
     """Join wrapped lines into paragraphs, rejoining words hyphenated across lines.
 
     Linear in the page's text: a paragraph is kept as a list of pieces joined once, and only
@@ -400,7 +478,7 @@ def _paragraphs(lines: list[str]) -> list[str]:
                 paragraphs.append(current.text())
             current, prev = _Building(), ""
             continue
-        starts_new = bool(LEADING_BULLET.match(line) or _ENUM_RE.match(line) or heading_level(line))
+        starts_new = bool(LEADING_BULLET.match(line) or _ENUM_RE.match(line) or heading_level(line, template))
         ends_prev = bool(prev) and (
             len(prev) < 0.6 * full
             or (len(prev) < 0.85 * full and prev[-1] in ".:?!;)\"”")
@@ -486,7 +564,7 @@ def _unit_from_paragraphs(index: int, paragraphs: list[str], tracker: SectionTra
                           outline_titles: list[str] | None = None,
                           numbers: list[int | None] | None = None,
                           kinds: list[str | None] | None = None,
-                          styled_levels: list[int | None] | None = None) -> Unit:
+                          styled_levels: list[int | None] | None = None, template: str = CCSSO) -> Unit:
     """Lay paragraphs out as one unit text, each a Block with its section and kind."""
     outline_keys = {t.lower().rstrip(". ") for t in outline_titles or []}
     text_parts: list[str] = []
@@ -507,7 +585,7 @@ def _unit_from_paragraphs(index: int, paragraphs: list[str], tracker: SectionTra
         template_asks_list = kind == TEMPLATE and paragraph.rstrip().endswith(":")
         previous_kind = kind
         styled = styled_levels[j] if styled_levels else None
-        heading = heading_level(paragraph)
+        heading = heading_level(paragraph, template)
         if styled:
             tracker.see(styled, paragraph.rstrip(". "))
         elif heading and kind != TOC and not (kinds and kinds[j]):
@@ -544,13 +622,14 @@ def _parse_docx(path: Path, state: str, budget: ParseBudget) -> Document:
     budget.check_text(path, sum(len(text) for text, _, _ in items))
     if not any(text for text, _, _ in items):
         raise PlanError(path, "Word file has no text")
-    units = _docx_units(items)
+    template = detect_template(text for text, _, _ in items)
+    units = _docx_units(items, template)
     warnings = ()
     if tables.flattened:
         warnings = (f"{path.name}: {tables.flattened} table(s) nested more than {budget.table_depth} "
                     "deep (parse_max_table_depth); their text is kept as plain text",)
     return Document(state=state, source=path.name, sha256=sha256_of(path), format="docx",
-                    units=units, warnings=warnings)
+                    units=units, warnings=warnings, template=template)
 
 
 def _check_unzipped_size(path: Path, budget: ParseBudget) -> None:
@@ -647,7 +726,7 @@ def _docx_heading(paragraph) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _docx_units(items) -> tuple[Unit, ...]:
+def _docx_units(items, template: str = CCSSO) -> tuple[Unit, ...]:
     tracker = SectionTracker()
     units: list[Unit] = []
     batch: list[tuple[str, int | None, int, str | None]] = []
@@ -657,7 +736,7 @@ def _docx_units(items) -> tuple[Unit, ...]:
         if batch:
             texts, levels, numbers, kinds = (list(col) for col in zip(*batch))
             units.append(_unit_from_paragraphs(len(units), texts, tracker, styled_levels=levels,
-                                               numbers=numbers, kinds=kinds))
+                                               numbers=numbers, kinds=kinds, template=template))
             batch.clear()
 
     for text, level, kind in items:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .columns import find_columns, line_boxes, page_rects, reading_order
 from .errors import PlanError
 
 MIN_CARRIED = 12  # letters of a quote that must end a page before its rest is looked for on the next
@@ -150,13 +151,34 @@ class _PageText:
         self.folded, self.index = _folded(raw)
         left, bottom, right, top = self.page.get_cropbox()
         self._frame = (left, bottom, right - left or 1.0, top - bottom or 1.0)
+        # A two-column page is searched in the order ingest read it: column by column.
+        rects = page_rects(self.text_page)
+        self._columns = find_columns(rects, self.page.get_size()[0])
+        if self._columns is not None:
+            self._reorder(reading_order(rects, self._columns))
+
+    def _reorder(self, rows: list) -> None:
+        def row_of(i: int) -> int:
+            box = self.text_page.get_charbox(i)
+            x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            return next((n for n, r in enumerate(rows) if r[0] - 1 <= x <= r[2] + 1 and r[1] - 1 <= y <= r[3] + 1),
+                        len(rows))
+
+        keyed = sorted((row_of(i), self.text_page.get_charbox(i)[0], n) for n, i in enumerate(self.index))
+        self.folded = "".join(self.folded[n] for _, _, n in keyed)
+        self.index = [self.index[n] for _, _, n in keyed]
 
     def boxes(self, start: int, end: int) -> tuple[Box, ...]:
         """Boxes of folded letters [start, end): one per line run PDFium reports."""
         if end <= start:
             return ()
-        first, last = self.index[start], self.index[end - 1]
         left0, bottom0, width, height = self._frame
+        if self._columns is not None:  # the letters are not in PDFium's order: boxes from each one
+            lines = line_boxes([self.text_page.get_charbox(i) for i in self.index[start:end]])
+            return tuple(Box(round((left - left0) / width, 5), round((bottom0 + height - top) / height, 5),
+                             round((right - left) / width, 5), round((top - bottom) / height, 5))
+                         for left, bottom, right, top in lines)
+        first, last = self.index[start], self.index[end - 1]
         rects = [self.text_page.get_rect(i) for i in range(self.text_page.count_rects(first, last - first + 1))]
         out = []
         for left, bottom, right, top in _lines_of(rects):

@@ -38,7 +38,7 @@ def load_manifest(plans_dir: Path | None = None) -> list[PlanInfo]:
                  title=p.get("title", ""), year=str(p.get("year", "")), url=p.get("url", ""),
                  filename=p["filename"], sha256=p.get("sha256"),
                  format=p.get("format", Path(p["filename"]).suffix.lstrip(".").lower()),
-                 url_checked=bool(p.get("url_checked", False)))
+                 url_checked=bool(p.get("url_checked", False)), version=str(p.get("version", "")))
         for p in data.get("plan", [])
     ]
 

@@ -47,6 +47,7 @@ class PlanInfo:
     sha256: str | None = None
     format: str = "pdf"
     url_checked: bool = False  # the URL was seen to serve this plan (none can be checked offline)
+    version: str = ""  # e.g. "2019 amended"; the year where the manifest says no more (versions.py)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Document:
     title: str = ""
     warnings: tuple[str, ...] = ()
     scanned: tuple[int, ...] = ()  # PDF pages (1-based) with images and no text layer
+    template: str = ""  # the template its headings follow: "ccsso", "revised" or "" (ingest.detect_template)
 
     @property
     def n_pages(self) -> int | None:
@@ -118,6 +120,8 @@ class Chunk:
     header: str = ""  # plan title and section path: read by the models, never quoted
     sentences: tuple[tuple[int, int], ...] = ()  # quotable spans of `text`; one vector each
     ocr: bool = False  # text read by OCR from a page image (Unit.ocr)
+    version: str = ""  # the plan version this chunk is from ("2017", "2019 amended"; versions.py)
+    year: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +157,17 @@ class Passage:
     relevance: float | None = None  # the second stage's probability that it answers the question
     sentences: tuple[tuple[int, int], ...] = ()  # quotable spans of `text` (Chunk.sentences)
     ocr: bool = False  # text read by OCR from a page image
+    version: str = ""  # the plan version quoted (Chunk.version)
+    year: str = ""
+
+    @classmethod
+    def from_chunk(cls, c: "Chunk", score: float, categories: tuple[str, ...], **signals: Any) -> "Passage":
+        """The chunk's locator fields as a passage; `signals` sets similarity, relevance and the like."""
+        return cls(chunk_id=c.id, text=c.text, state=c.state, source=c.source, page=c.page,
+                   page_label=c.page_label, section=c.section, paragraph=c.paragraph, score=score,
+                   kind=c.kind, categories=categories, category_scores=dict(c.categories), unit=c.unit,
+                   char_start=c.char_start, paragraph_end=c.paragraph_end, sentences=c.sentences,
+                   ocr=c.ocr, version=c.version, year=c.year, **signals)
 
     @property
     def locator(self) -> str:
@@ -174,6 +189,8 @@ class Citation:
     score: float
     categories: tuple[str, ...] = ()
     ocr: bool = False  # the quote is OCR text: check it against the page image
+    version: str = ""  # the plan version quoted ("2017", "2019 amended")
+    year: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -219,3 +236,42 @@ class Answer:
             "categories": list(self.categories),
             "citations": [c.to_dict() for c in self.citations],
         }
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between two versions of a plan: the passages on each side (None where the
+    text was added or removed whole) and the sentences only one side holds, verbatim."""
+
+    kind: str  # "changed", "added" (only in the newer version) or "removed" (only in the older)
+    old: Citation | None
+    new: Citation | None
+    added: tuple[str, ...] = ()  # sentences of `new` that the older version does not hold
+    removed: tuple[str, ...] = ()  # sentences of `old` that the newer version does not hold
+    topic_rank: int | None = None  # best rank of either passage in a search for the topic
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "old": self.old.to_dict() if self.old else None,
+                "new": self.new.to_dict() if self.new else None, "added": list(self.added),
+                "removed": list(self.removed), "topic_rank": self.topic_rank}
+
+
+@dataclass(frozen=True)
+class VersionChanges:
+    """What changed in a state's plan between two versions, on a topic or throughout."""
+
+    state: str
+    old_version: str
+    new_version: str
+    old_source: str
+    new_source: str
+    topic: str
+    changes: tuple[Change, ...]
+    compared: int  # passages compared (on the topic, or every passage of both versions)
+    total: int  # changes found before any limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "old": {"version": self.old_version, "source": self.old_source},
+                "new": {"version": self.new_version, "source": self.new_source}, "topic": self.topic,
+                "compared": self.compared, "total": self.total,
+                "changes": [c.to_dict() for c in self.changes]}

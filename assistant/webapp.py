@@ -32,8 +32,9 @@ from starlette.requests import HTTPConnection
 
 from . import pageview
 from .errors import EssaError, PlanError
-from .export import citation_locator
+from .export import citation_locator, reworded, version_note, word_edits
 from .permalinks import AnswerStore, SharedAnswer, SharedCheck, ShareLinks
+from .answer.compose import make_citation
 from .records import Answer, Citation
 from .states import detect_states, state_name
 from .viewer import (MAX_QUOTE, docx_section, escape_text, lines_html, not_found_html, pdf_viewer_html,
@@ -97,7 +98,7 @@ def citation_markdown(citation: Citation, plans: dict[str, dict]) -> str:
     """One citation as a line to paste: state, plan title, place, section, the quote."""
     section = f", {citation.section}" if citation.section else ""
     quote_text = " ".join(citation.quote.split())
-    return (f"{state_name(citation.state)}, {plan_title(plans, citation.source)}, "
+    return (f"{state_name(citation.state)}, {plan_title(plans, citation.source)}{version_note(citation)}, "
             f"{citation_locator(citation)}{section}: “{quote_text}”")
 
 
@@ -119,7 +120,7 @@ def citation_card_html(citation: Citation, plans: dict[str, dict], labels: Calla
     return (f'<article class="essa-card{kind}" id="t{turn}-c{citation.rank}" data-state="{html.escape(citation.state)}">'
             f'<div class="essa-card-head"><span class="essa-rank">[{citation.rank}]</span>'
             f'<span class="essa-state">{escape_text(state_name(citation.state))}</span>'
-            f'<span class="essa-title">{escape_text(plan_title(plans, citation.source))}</span></div>'
+            f'<span class="essa-title">{escape_text(plan_title(plans, citation.source) + version_note(citation))}</span></div>'
             f'<div class="essa-loc">{locator}{section}</div>'
             + (f'<div class="essa-chips">{chips}</div>' if chips else "")
             + f'<div class="essa-passage">{highlight_quote(citation.passage, citation.quote) if mark_quote else lines_html(citation.passage)}</div>'
@@ -318,9 +319,11 @@ def _with_states(question: str, old: Sequence[str], new: Sequence[str]) -> str:
 
 def chat_reply(assistant, plans_dir: Path | None, message: str, history: list[dict] | None,
                turns: list[Turn] | None, states: Sequence[str] = (), categories: Sequence[str] = (),
-               k: int = DEFAULT_K, share: ShareLinks | None = None) -> tuple[list[dict], list[Turn]]:
+               k: int = DEFAULT_K, share: ShareLinks | None = None,
+               version: str | None = None) -> tuple[list[dict], list[Turn]]:
     """The chat after one more question: the history (openai-style messages) and the turns. With
-    `share`, the answer is kept and its reply carries a link that reopens it read-only."""
+    `share`, the answer is kept and its reply carries a link that reopens it read-only; `version`
+    is the plan version filter (None: each state's newest)."""
     history = list(history or [])
     turns = list(turns or [])
     message = (message or "").strip()
@@ -330,7 +333,7 @@ def chat_reply(assistant, plans_dir: Path | None, message: str, history: list[di
     try:
         question, wanted = resolve_follow_up(message, turns[-1] if turns else None, states)
         answer = assistant.ask(question, k=int(k or DEFAULT_K), states=wanted,
-                               categories=list(categories) or None)
+                               categories=list(categories) or None, version=version or None)
         reply = answer_html(answer, assistant.plans, assistant.tagger.label, plans_dir,
                             turn=len(turns) + 1, permalink=share.share(answer, assistant) if share else None)
         turns.append(Turn(question, tuple(answer.states)))
@@ -348,6 +351,12 @@ def example_questions(assistant) -> list[str]:
         out.append(f"How does {name} support students' transitions from middle school to high school?")
         out.append(f"What does {name} do for social emotional learning?")
     return out
+
+
+def version_choices(assistant) -> list[tuple[str, str]]:
+    """The plan version filter: newest (the default), every version, or one label."""
+    labels = sorted({v.label for found in assistant.versions.values() for v in found if v.version or v.year})
+    return [("Newest plan of each state", ""), ("All versions", "all")] + [(label, label) for label in labels]
 
 
 def category_choices(tagger) -> list[tuple[str, str]]:
@@ -381,6 +390,63 @@ def compare_html(assistant, plans_dir: Path | None, states: Sequence[str], topic
     except Exception as exc:
         return error_html(friendly_error(exc))
     return f'<div class="essa-compare">{"".join(columns)}</div>'
+
+
+# ------------------------------------------------------------------ what changed
+
+
+def versioned_states(assistant) -> list[tuple[str, str]]:
+    """States with two or more plan versions indexed: the ones "what changed" can compare."""
+    return [(f"{state_name(s)} ({s})", s) for s, found in assistant.versions.items() if len(found) > 1]
+
+
+def changes_html(assistant, plans_dir: Path | None, state: str, topic: str = "", old: str | None = None,
+                 new: str | None = None, limit: int = 50) -> str:
+    """What changed in a state's plan between two versions: each change with the sentences removed
+    and added, a word-by-word view of an edited sentence, and links that show each side's page."""
+    from .changes import compare_versions
+
+    if not state:
+        return error_html("Pick a state with two or more plan versions.")
+    try:
+        report = compare_versions(assistant, state, old=old or None, new=new or None, topic=topic or "",
+                                  limit=limit)
+    except Exception as exc:
+        return error_html(friendly_error(exc))
+    on = f" on “{escape_text(report.topic)}”" if report.topic else ""
+    head = (f'<h3>{escape_text(state_name(report.state))}: {escape_text(report.old_version)} → '
+            f'{escape_text(report.new_version)}{on}</h3>')
+    if not report.changes:
+        return (f'<div class="essa-changes">{head}<p>No difference found{on}: the {report.compared} passages '
+                "compared read the same in both versions (case, spacing and punctuation aside).</p></div>")
+    shown = f"{len(report.changes)} of {report.total}" if report.total > len(report.changes) else str(report.total)
+    items = []
+    for n, change in enumerate(report.changes, 1):
+        sides = []
+        for citation, label in ((change.old, report.old_version), (change.new, report.new_version)):
+            if citation is None:
+                continue
+            link = plan_link(citation, plans_dir)
+            where = escape_text(f"{label}: {citation_locator(citation)}" + (f" · {citation.section}" if citation.section else ""))
+            sides.append(where + (f' <a class="essa-open" href="{html.escape(link[0])}" target="_blank" '
+                                  f'rel="noopener">{escape_text(link[1])}</a>' if link else ""))
+        lines = [f'<li class="essa-removed"><span class="essa-muted">Removed:</span> “{lines_html(t)}”</li>'
+                 for t in change.removed]
+        lines += [f'<li class="essa-added"><span class="essa-muted">Added:</span> “{lines_html(t)}”</li>'
+                  for t in change.added]
+        lines += [f'<li class="essa-reworded"><span class="essa-muted">Reworded:</span> {_word_diff_html(a, b)}</li>'
+                  for a, b in reworded(change.removed, change.added)]
+        items.append(f'<article class="essa-card essa-change" data-kind="{change.kind}">'
+                     f'<div class="essa-card-head"><span class="essa-rank">{n}.</span>'
+                     f'<span class="essa-state">{change.kind.capitalize()}</span></div>'
+                     f'<div class="essa-loc">{"<br>".join(sides)}</div><ul>{"".join(lines)}</ul></article>')
+    return (f'<div class="essa-changes">{head}<p>{shown} change(s){on}; {report.compared} passages compared.</p>'
+            + "".join(items) + "</div>")
+
+
+def _word_diff_html(old: str, new: str) -> str:
+    tags = {"=": "{}", "-": "<del>{}</del>", "+": "<ins>{}</ins>"}
+    return " ".join(tags[op].format(escape_text(text)) for op, text in word_edits(old, new))
 
 
 # ------------------------------------------------------------------ map
@@ -532,10 +598,7 @@ def _as_citations(passages) -> list[Citation]:
     for rank, p in enumerate(passages, 1):
         spans = sentence_spans(p.text)
         lead = p.text[spans[0][0]:spans[0][1]] if spans else p.text
-        out.append(Citation(rank=rank, chunk_id=p.chunk_id, state=p.state, source=p.source, page=p.page,
-                            page_label=p.page_label, section=p.section, paragraph=p.paragraph,
-                            quote=lead, passage=p.text, score=p.score, categories=tuple(p.categories),
-                            ocr=p.ocr))
+        out.append(make_citation(rank, p, lead, spans[0][0] if spans else 0))
     return out
 
 
@@ -694,21 +757,25 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                                                               info="Only passages tagged with these.")
                                 k_slider = gr.Slider(1, 10, value=DEFAULT_K, step=1,
                                                      label="Passages per state")
+                                version_filter = gr.Dropdown(version_choices(first), value="",
+                                                             label="Plan version", elem_id="essa-version-filter",
+                                                             info="Which version of each plan to quote.")
                         gr.Examples(example_questions(first), inputs=[question], label="Examples")
                         clear = gr.Button("New conversation", size="sm")
                     with gr.Column(scale=2, min_width=320):
                         gr.HTML(VIEWER_PANEL, elem_id="essa-viewer")
 
-                def on_ask(message, history, turn_state, chosen_states, chosen_categories, k,
+                def on_ask(message, history, turn_state, chosen_states, chosen_categories, k, version,
                            request: gr.Request):
                     live = current()
                     answering = PooledAssistant(live, pool) if pool is not None else live
                     share = share_links(store, live, request)
                     history, turn_state = chat_reply(answering, plans_dir, message, history, turn_state,
-                                                     chosen_states or (), chosen_categories or (), k, share)
+                                                     chosen_states or (), chosen_categories or (), k, share,
+                                                     version or None)
                     return history, turn_state, ""
 
-                inputs = [question, chat, turns, state_filter, category_filter, k_slider]
+                inputs = [question, chat, turns, state_filter, category_filter, k_slider, version_filter]
                 outputs = [chat, turns, question]
                 question.submit(on_ask, inputs, outputs, **answers)
                 ask_button.click(on_ask, inputs, outputs, **answers)
@@ -751,6 +818,34 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                 compare_inputs = [compare_states, compare_topic, compare_category]
                 compare_button.click(on_compare, compare_inputs, compare_out, **answers)
                 compare_topic.submit(on_compare, compare_inputs, compare_out, **answers)
+
+            with gr.Tab("Changes", id="changes"):
+                gr.Markdown("What changed between two versions of a state's plan: the sentences added "
+                            "and removed, on a topic or throughout. Answers quote each state's newest "
+                            "plan unless the Ask tab's version filter says otherwise.")
+                with gr.Row():
+                    changes_state = gr.Dropdown(versioned_states(first), label="State",
+                                                info="States with two or more plan versions indexed.",
+                                                elem_id="essa-changes-state")
+                    changes_old = gr.Dropdown([], label="From version", info="Empty: the one before the newest.")
+                    changes_new = gr.Dropdown([], label="To version", info="Empty: the newest.")
+                changes_topic = gr.Textbox(label="Topic (optional)", elem_id="essa-changes-topic",
+                                           placeholder="e.g. chronic absenteeism")
+                changes_button = gr.Button("Show changes", variant="primary", elem_id="essa-changes-button")
+                changes_out = gr.HTML(elem_id="essa-changes", js_on_load=None)
+
+                def on_changes_state(state):
+                    found = current().versions.get(state or "", [])
+                    choices = [("(default)", "")] + [(f"{v.label} ({v.source})", v.source) for v in found]
+                    return gr.Dropdown(choices=choices, value=""), gr.Dropdown(choices=choices, value="")
+
+                def on_changes(state, old, new, topic):
+                    return changes_html(current(), plans_dir, state or "", topic or "", old, new)
+
+                changes_state.change(on_changes_state, [changes_state], [changes_old, changes_new])
+                changes_inputs = [changes_state, changes_old, changes_new, changes_topic]
+                changes_button.click(on_changes, changes_inputs, changes_out, **answers)
+                changes_topic.submit(on_changes, changes_inputs, changes_out, **answers)
 
             with gr.Tab("Map", id="map"):
                 gr.Markdown("Every state's plan, and how strongly each indexed plan covers each "
@@ -803,9 +898,11 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
             live = current()
             choices = state_choices(live)
             return (gr.Dropdown(choices=choices), gr.Dropdown(choices=choices, value=list(live.states)),
-                    coverage_map_html(live, plans_dir))
+                    coverage_map_html(live, plans_dir), gr.Dropdown(choices=version_choices(live)),
+                    gr.Dropdown(choices=versioned_states(live)))
 
-        demo.load(on_page_load, None, [state_filter, compare_states, map_html], **answers)
+        demo.load(on_page_load, None, [state_filter, compare_states, map_html, version_filter, changes_state],
+                  **answers)
     # Queue positions go to waiting pages once a second, not to every waiting page at every event
     # ("auto"): with 16 of 20 users waiting, that was 16 messages per answer (bench/load.py, 20
     # users: 26.2-27.4 answers/s against 24.3-25.0, two alternating runs each).

@@ -55,8 +55,8 @@ def _exit_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _ask(question: str, k: int, states, categories):
-    return _live.current().ask(question, k=k, states=states, categories=categories)
+def _ask(question: str, k: int, states, categories, version=None):
+    return _live.current().ask(question, k=k, states=states, categories=categories, version=version)
 
 
 def _generation() -> str:
@@ -88,11 +88,11 @@ class AnswerPool:
             future.result()
 
     def ask(self, question: str, k: int = 5, states: Sequence[str] | None = None,
-            categories: Sequence[str] | None = None):
+            categories: Sequence[str] | None = None, version: str | None = None):
         pool = self._pool
         try:
             return pool.submit(_ask, question, k, list(states) if states else None,
-                               list(categories) if categories else None).result()
+                               list(categories) if categories else None, version).result()
         except BrokenProcessPool as exc:
             with self._lock:
                 if self._pool is pool:  # the first request to see it restarts the pool
@@ -115,10 +115,11 @@ class PooledAssistant:
         self._local, self._pool = local, pool
 
     def ask(self, question: str, k: int = 5, states: Sequence[str] | None = None,
-            categories: Sequence[str] | None = None, **options):
+            categories: Sequence[str] | None = None, version: str | None = None, **options):
         if options:  # mode, llm: not what the chat passes; answered here as asked
-            return self._local.ask(question, k=k, states=states, categories=categories, **options)
-        return self._pool.ask(question, k, states, categories)
+            return self._local.ask(question, k=k, states=states, categories=categories, version=version,
+                                   **options)
+        return self._pool.ask(question, k, states, categories, version)
 
     def __getattr__(self, name: str):
         return getattr(self._local, name)

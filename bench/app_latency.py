@@ -67,13 +67,13 @@ def main() -> None:
 
     with BackgroundServer(create_server(assistant, args.plans)) as server:
         client = Client(server.url, verbose=False)
-        endpoint = "/on_ask"  # the question box's submit event: (message, history, states, categories, k)
-        client.predict("warm up the queue", [], [], [], 5, api_name=endpoint)
+        endpoint = "/on_ask"  # the question box's submit event: (message, history, states, categories, k, version)
+        client.predict("warm up the queue", [], [], [], 5, "", api_name=endpoint)
         http = []
         for _ in range(args.repeat):
             for question in QUESTIONS:
                 t = time.perf_counter()
-                client.predict(question, [], [], [], 5, api_name=endpoint)
+                client.predict(question, [], [], [], 5, "", api_name=endpoint)
                 http.append(time.perf_counter() - t)
 
     for name, times in (("chat handler", handler), (f"HTTP round trip ({endpoint})", http)):

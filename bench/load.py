@@ -95,7 +95,7 @@ async def _ask(client, text: str, start: float, session: str) -> Result:
     began = time.perf_counter()
     try:
         posted = await client.post("/gradio_api/call/on_ask",
-                                   json={"data": [text, [], [], [], 5], "session_hash": session})
+                                   json={"data": [text, [], [], [], 5, ""], "session_hash": session})
         posted.raise_for_status()
         stream = await client.get(f"/gradio_api/call/on_ask/{posted.json()['event_id']}")
         stream.raise_for_status()

@@ -10,7 +10,7 @@ from assistant.cli import main
 
 ANSWER_KEYS = {"question", "states", "abstained", "reason", "answer", "categories", "citations"}
 CITATION_KEYS = {"rank", "chunk_id", "state", "source", "page", "page_label", "section", "paragraph",
-                 "quote", "passage", "score", "categories", "ocr"}
+                 "quote", "passage", "score", "categories", "ocr", "version", "year"}
 
 
 def run(*args: str):

@@ -30,7 +30,7 @@ def test_a_stored_answer_comes_back_whole_under_a_content_id(tmp_path, fixture_a
 
 
 def _chat(c: TestClient, question: str) -> str:
-    event = c.post("/gradio_api/call/on_ask", json={"data": [question, [], [], [], 5]}).json()["event_id"]
+    event = c.post("/gradio_api/call/on_ask", json={"data": [question, [], [], [], 5, ""]}).json()["event_id"]
     stream = c.get(f"/gradio_api/call/on_ask/{event}").text
     return json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])[0][-1]["content"][0]["text"]
 

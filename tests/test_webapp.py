@@ -367,7 +367,7 @@ def test_nothing_but_the_login_page_before_login(protected, fixture_assistant):
         assert leak not in page.text, leak
     for path in BEFORE_LOGIN_REFUSED:
         assert protected.get(path).status_code == 401, path
-    assert protected.post("/gradio_api/call/on_ask", json={"data": ["x", [], [], [], 5]}).status_code == 401
+    assert protected.post("/gradio_api/call/on_ask", json={"data": ["x", [], [], [], 5, ""]}).status_code == 401
     assert protected.post("/gradio_api/queue/join", json={}).status_code == 401
     for path in ("/openapi.json", "/docs", "/redoc"):  # no schema pages, logged in or not
         assert protected.get(path).status_code in (401, 404), path
@@ -445,7 +445,7 @@ def test_concurrent_questions_get_the_answers_asked_one_at_a_time(fixture_assist
 
 def ask_through_the_app(c: TestClient, question: str) -> str:
     """The chat's reply HTML, through the app's HTTP API as any client would get it."""
-    event = c.post("/gradio_api/call/on_ask", json={"data": [question, [], [], [], 5]}).json()["event_id"]
+    event = c.post("/gradio_api/call/on_ask", json={"data": [question, [], [], [], 5, ""]}).json()["event_id"]
     stream = c.get(f"/gradio_api/call/on_ask/{event}").text
     assert "event: complete" in stream, stream
     history = json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])[0]

@@ -235,7 +235,7 @@ def make_citation(rank: int, passage: Passage, quote: str, offset: int | None = 
                     page=passage.page, page_label=passage.page_label, section=passage.section,
                     paragraph=quote_paragraph(passage, quote, offset), quote=quote,
                     passage=passage.text, score=passage.score, categories=passage.categories,
-                    ocr=passage.ocr)
+                    ocr=passage.ocr, version=passage.version, year=passage.year)
 
 
 def quote_paragraph(passage: Passage, quote: str, offset: int | None = None) -> int | None:

@@ -24,7 +24,8 @@ def retrieve(retriever: Retriever, scope: Scope, k: int = 5, mode: str = "hybrid
     depth = max(k, EVIDENCE_DEPTH)
     out = []
     for group in scope.groups:
-        signals = retriever.signals(scope.text, scope.group_states(group), scope.categories, scope.intent)
+        signals = retriever.signals(scope.text, scope.group_states(group), scope.categories, scope.intent,
+                                    scope.version)
         passages = retriever.rank(signals, depth, mode=mode) if signals.allowed.any() else []
         out.append(Hits(group, tuple(passages), signals))
     return tuple(out)

@@ -4,12 +4,13 @@ approach it asks about, and its topical terms. Markup in a question is read as t
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from ..errors import ConfigError
 from ..records import MAX_K
-from ..states import asks_across_states, detect_states, normalize_state
+from ..states import asks_across_states, detect_states, normalize_state, state_name
+from ..versions import ALL, describe, plan_versions
 from ..tagging import CategoryTagger
 from ..terms import TopicalTerm, topical_terms
 
@@ -29,6 +30,7 @@ class Scope:
     intent: tuple[str, ...]  # approach categories the question asks about (boosted)
     categories: tuple[str, ...]  # the caller's category filter (restricts)
     terms: tuple[TopicalTerm, ...]  # what the question is about, in its own words
+    version: str | None = None  # plan version searched: None each state's newest, "all", or one
 
     @property
     def nothing_to_search(self) -> bool:
@@ -79,3 +81,21 @@ def scope_question(question: str, indexed: Sequence[str], tagger: CategoryTagger
                  searched=tuple(searched), per_state=per_state,
                  intent=tagger.question_categories(text), categories=tuple(categories or ()),
                  terms=topical_terms(text))
+
+
+def scope_version(scope: Scope, plans: Mapping[str, Mapping], version: str | None) -> Scope:
+    """The scope limited to one plan version ("2017", "2019 amended"; None: each state's newest,
+    "all": every version). A state named that has no such version is refused in one line naming
+    the versions it has, rather than answered from another version or abstained on."""
+    if version is None or not version.strip() or version.strip().lower() == ALL:
+        return replace(scope, version=version.strip() if version and version.strip() else None)
+    versions = plan_versions(plans)
+    having = [s for s in scope.searched if any(v.matches(version) for v in versions.get(s, ()))]
+    lacking = [s for s in scope.named if s in scope.searched and s not in having]
+    if lacking or not having:
+        shown = lacking or list(scope.searched)
+        held = "; ".join(f"{state_name(s)}: {describe(versions.get(s, ()))}" for s in shown)
+        who = ", ".join(state_name(s) for s in lacking) if lacking else "No indexed plan"
+        raise ConfigError(f"{who} has no plan version {version.strip()!r} in the index "
+                          f"(indexed versions: {held})")
+    return replace(scope, searched=tuple(having), version=version.strip())

@@ -14,6 +14,7 @@ import numpy as np
 from ..learning import LinearModel
 from ..records import TEMPLATE, TOC, Chunk, Passage
 from ..tagging import CategoryTagger
+from ..versions import sources_for
 from ..terms import coverage, holds_phrase, idf_weights, stemmed_text, stems, topical_terms
 from .dense import DenseIndex
 from .fusion import Fusion, normalized
@@ -59,6 +60,9 @@ class Retriever:
         self.tagger = tagger
         self.models = models or RetrievalModels()
         self._states = np.array([c.state for c in self.chunks])
+        self._sources = np.array([c.source for c in self.chunks])
+        self.plans = {c.source: {"state": c.state, "version": c.version, "year": c.year} for c in self.chunks}
+        self._version_masks: dict[str, np.ndarray] = {}
         self._kind_weight = np.array([KIND_WEIGHT.get(c.kind, 1.0) for c in self.chunks])
         self._carried = [set(tagger.carried(c.categories)) for c in self.chunks]
         self._row = {c.id: i for i, c in enumerate(self.chunks)}
@@ -84,8 +88,9 @@ class Retriever:
     # ------------------------------------------------------------ signals
 
     def mask(self, states: Sequence[str] | None = None,
-             categories: Sequence[str] | None = None) -> np.ndarray:
-        allowed = np.ones(len(self.chunks), dtype=bool)
+             categories: Sequence[str] | None = None, version: str | None = None) -> np.ndarray:
+        """Chunks in scope. `version`: None for each state's newest plan, "all", or one version."""
+        allowed = self._version_mask(version).copy()
         if states:
             allowed &= np.isin(self._states, [s.upper() for s in states])
         if categories:
@@ -93,9 +98,18 @@ class Retriever:
             allowed &= np.array([bool(wanted & carried) for carried in self._carried], dtype=bool)
         return allowed
 
+    def _version_mask(self, version: str | None) -> np.ndarray:
+        key = (version or "").strip().lower()
+        if key not in self._version_masks:
+            sources = sources_for(self.plans, version)
+            self._version_masks[key] = (np.ones(len(self.chunks), dtype=bool) if sources is None
+                                        else np.isin(self._sources, sorted(sources)))
+        return self._version_masks[key]
+
     def signals(self, query: str, states: Sequence[str] | None = None,
-                categories: Sequence[str] | None = None, boost: Sequence[str] = ()) -> QuerySignals:
-        allowed = self.mask(states, categories)
+                categories: Sequence[str] | None = None, boost: Sequence[str] = (),
+                version: str | None = None) -> QuerySignals:
+        allowed = self.mask(states, categories, version)
         vector = self.embedder.embed_query(query)
         dense = self.dense.chunk_scores(vector)
         sentence_scores = self.dense.sentence_scores(vector)
@@ -151,12 +165,12 @@ class Retriever:
 
     def search(self, query: str, k: int = 10, states: Sequence[str] | None = None,
                categories: Sequence[str] | None = None, mode: str = "hybrid",
-               boost: Sequence[str] = (), rerank: bool = True) -> list[Passage]:
-        """Ranked passages; `categories` restricts to tagged passages, `boost` favours them.
-        In "hybrid" mode the learned second stage re-orders the top candidates."""
+               boost: Sequence[str] = (), rerank: bool = True, version: str | None = None) -> list[Passage]:
+        """Ranked passages; `categories` restricts to tagged passages, `boost` favours them;
+        `version` as in `mask`. In "hybrid" mode the learned second stage re-orders the top candidates."""
         if k <= 0 or not query.strip():
             return []
-        signals = self.signals(query, states, categories, boost)
+        signals = self.signals(query, states, categories, boost, version)
         if not signals.allowed.any():
             return []
         return self.rank(signals, k, mode=mode, rerank=rerank)
@@ -208,13 +222,13 @@ class Retriever:
     def sentence_vectors(self, passage: Passage) -> np.ndarray:
         return self.dense.sentence_rows(self._row[passage.chunk_id])
 
+    def passage(self, i: int, score: float = 0.0) -> Passage:
+        """Chunk i as a passage, outside any search."""
+        c = self.chunks[i]
+        return Passage.from_chunk(c, score, self.tagger.carried(c.categories))
+
     def _passage(self, i: int, score: float, signals: QuerySignals) -> Passage:
         c = self.chunks[i]
-        return Passage(chunk_id=c.id, text=c.text, state=c.state, source=c.source, page=c.page,
-                       page_label=c.page_label, section=c.section, paragraph=c.paragraph,
-                       score=round(score, 6), kind=c.kind,
-                       categories=self.tagger.carried(c.categories),
-                       category_scores=dict(c.categories), unit=c.unit, char_start=c.char_start,
-                       similarity=round(float(signals.dense[i]), 4), paragraph_end=c.paragraph_end,
-                       sentence_similarity=round(float(signals.sentence[i]), 4),
-                       sentences=c.sentences, ocr=c.ocr)
+        return Passage.from_chunk(c, round(score, 6), self.tagger.carried(c.categories),
+                                  similarity=round(float(signals.dense[i]), 4),
+                                  sentence_similarity=round(float(signals.sentence[i]), 4))
