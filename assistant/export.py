@@ -19,8 +19,11 @@ def citation_locator(citation: Citation) -> str:
 
 
 def version_note(citation: Citation) -> str:
-    """" (2019 amended)": which version of the plan is quoted; "" where none is known."""
+    """" (2019 amended)", " (amended, 2019)": which version of the plan is quoted, with its
+    year; "" where none is known."""
     label = citation.version or citation.year
+    if citation.year and citation.year not in label:
+        label = f"{label}, {citation.year}"
     return f" ({label})" if label else ""
 
 

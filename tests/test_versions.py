@@ -5,6 +5,7 @@ that differ, verbatim, on a topic or throughout."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from assistant.changes import compare_versions
 from assistant.cli import main
 from assistant.embedders import HashEmbedder
 from assistant.errors import ConfigError
-from assistant.export import answer_to_markdown, answer_to_text, changes_to_markdown
+from assistant.export import answer_to_markdown, answer_to_text, changes_to_markdown, version_note
 from assistant.indexing import build_index
 from assistant.records import PlanInfo
 from assistant.versions import plan_versions, version_of, version_warnings
@@ -116,6 +117,8 @@ def test_every_citation_names_its_version(assistant):
     markdown = answer_to_markdown(answer, assistant.plans)
     assert "* (2019 amended), " in markdown or "(2019 amended), PDF page" in markdown, markdown
     assert answer.to_dict()["citations"][0]["version"] == "2019 amended"
+    assert version_note(replace(answer.citations[0], version="amended")) == " (amended, 2019)"
+    assert version_note(replace(answer.citations[0], version="", year="")) == ""
 
 
 def test_what_changed_lists_added_and_removed_sentences_verbatim(assistant):
@@ -214,3 +217,24 @@ def test_plans_list_names_each_file_s_version(versions_index):
     rows = {row["file"]: row for row in json.loads(result.output)}
     assert (rows["RI-2019-amended.pdf"]["version"], rows["RI-2019-amended.pdf"]["year"]) == ("2019 amended", "2019")
     assert rows["RI-2017.pdf"]["indexed"] and rows["KS.pdf"]["version"] == "2017"  # from the manifest
+
+
+def test_the_changes_tab_and_version_filter_answer_through_the_app(versions_index, assistant):
+    from fastapi.testclient import TestClient
+
+    from assistant.webapp import create_server
+
+    def call(c, endpoint, data):
+        # One session throughout: the version pickers get their choices in it when a state is picked.
+        event = c.post(f"/gradio_api/call/{endpoint}", json={"data": data, "session_hash": "s1"}).json()["event_id"]
+        stream = c.get(f"/gradio_api/call/{endpoint}/{event}").text
+        assert "event: complete" in stream, stream
+        return json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])
+
+    with TestClient(create_server(assistant, versions_index[0])) as c:
+        old, new = call(c, "on_changes_state", ["RI"])
+        assert [v for _, v in old["choices"]] == ["", "RI-2017.pdf", "RI-2019-amended.pdf"]
+        (page,) = call(c, "on_changes", ["RI", "RI-2017.pdf", "RI-2019-amended.pdf", "reading goal"])
+        assert "<del>80</del> <ins>85</ins>" in page
+        history = call(c, "on_ask", ["What is Rhode Island's reading goal?", [], [], [], 5, "2017"])[0]
+        assert "80 percent" in history[-1]["content"][0]["text"]
