@@ -387,3 +387,39 @@ def test_bad_options_are_refused_not_answered(fixture_assistant, options, messag
     for call in (fixture_assistant.ask, fixture_assistant.search):
         with pytest.raises(ConfigError, match=message):
             call("How does Kansas fund music and visual arts?", **options)
+
+
+def test_an_abstention_names_the_missing_thing_not_a_missing_verb():
+    from dataclasses import replace
+
+    from assistant.answer.decision import topic_anchor, topic_phrase
+
+    question = "Does Kansas reward teachers who earn National Board certification?"
+    evidence = _evidence(question, missing=("reward", "earn"))
+    terms = {question[t.start:t.end]: t for t in evidence.terms}
+    # Only verbs are missing; the words "National" and "Board" appear, the phrase does not.
+    evidence = replace(evidence, absent_phrases=((terms["National"], terms["Board"]),))
+    assert topic_phrase(question, evidence.terms, topic_anchor(question, evidence)) == "National Board certification"
+    # With no phrase to go on, the rarest missing word still names it (in the question's words).
+    plain = _evidence(question, missing=("reward", "earn"))
+    assert topic_phrase(question, plain.terms, topic_anchor(question, plain)).startswith("reward")
+    vaping = _evidence(VAPING, missing=("vaping",))
+    assert topic_phrase(VAPING, vaping.terms, topic_anchor(VAPING, vaping)) == "student vaping"
+
+
+@pytest.mark.parametrize("question,anchor,topic", [
+    ("Can Nevada graduates earn a seal of biliteracy on their diploma?", "seal", "seal of biliteracy"),
+    ("Does Massachusetts run a grow-your-own program to turn local students into teachers?", "grow",
+     "grow-your-own"),
+    ("Does Delaware require schools to hold lockdown or active-shooter drills?", "lockdown", "lockdown"),
+    ("How do Delaware teachers earn tenure?", "tenure", "tenure"),
+    ("Is Massachusetts expanding full-day kindergarten?", "full", "full-day kindergarten"),
+    ("How is Delaware handling school reopening after COVID-19?", "reopening", "school reopening"),
+])
+def test_the_topic_is_named_in_the_question_s_words(question, anchor, topic):
+    from assistant.answer.decision import topic_phrase
+    from assistant.terms import topical_terms
+
+    terms = topical_terms(question)
+    (term,) = [t for t in terms if question[t.start:t.end].lower() == anchor]
+    assert topic_phrase(question, terms, term) == topic

@@ -41,6 +41,9 @@ class Evidence:
     missing: tuple[TopicalTerm, ...] = ()  # terms in none of `wider`, rarest first
     rarest: TopicalTerm | None = None  # the term fewest chunks in scope hold
     features: dict[str, float] = field(default_factory=dict)  # DECISION_FEATURES
+    # adjacent topical words of the question ("National Board") that no passage of `wider` holds
+    # as a phrase, though each word may appear on its own
+    absent_phrases: tuple[tuple[TopicalTerm, TopicalTerm], ...] = ()
 
     def feature_row(self, names: Sequence[str] = DECISION_FEATURES) -> np.ndarray:
         """The named features in that order: a model reads the features it was fitted on."""
@@ -64,6 +67,10 @@ def _evidence(retriever: Retriever, scope: Scope, hits: Hits, k: int) -> Evidenc
     max_idf = float(np.log((n_scope + 1) / 0.5))  # a term in no passage of the scope
     missing_idf = max((w for t, w in zip(terms, idf) if t in missing), default=0.0)
     phrases = question_phrases(terms)
+    pairs = [(a, b) for a, b in zip(terms, terms[1:]) if b.position == a.position + 1]
+    held_phrases = [any(retriever.holds_phrase(retriever.row(p.chunk_id), [phrase]) for p in wider)
+                    for phrase in phrases]
+    absent_phrases = tuple(pair for pair, held in zip(pairs, held_phrases) if not held)
     quoted = wider[:k]
     sentences, rows = [], []
     for rank, passage in enumerate(quoted):
@@ -83,13 +90,13 @@ def _evidence(retriever: Retriever, scope: Scope, hits: Hits, k: int) -> Evidenc
         "coverage": coverage(term_stems, idf, found),
         "missing_rarity": float(min(missing_idf / max_idf, 1.0)),
         "rarest_missing": float(rarest is not None and rarest in missing),
-        "phrase": float(any(retriever.holds_phrase(retriever.row(p.chunk_id), phrases) for p in wider)),
+        "phrase": float(any(held_phrases)),
         "bm25_best": _bm25_best(hits.signals),
     }
     dim = hits.signals.vector.shape[0]
     return Evidence(hits.group, tuple(quoted), tuple(wider), tuple(sentences),
                     np.array(rows, dtype=np.float32).reshape(len(rows), dim), terms, missing, rarest,
-                    features)
+                    absent_phrases=absent_phrases, features=features)
 
 
 def _bm25_best(signals) -> float:
