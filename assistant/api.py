@@ -21,14 +21,15 @@ from .answer.retrieve import retrieve
 from .answer.scope import check_request, scope_question, scope_version
 from .config import Settings, load_settings
 from .embedders import Embedder, embedder_for_index
-from .errors import ConfigError
+from .errors import ConfigError, EssaError
 from .fitted import Fitted, load_fitted
 from .indexing import chunker_settings
 from .llm import ChatClient
 from .records import Answer, Passage
 from .retrieval import Retriever
 from .states import state_name
-from .store import CURRENT, StoredIndex, check_compatible, load_index
+from .store import StoredIndex, check_compatible
+from .stores import get_store
 from .tagging import CategoryTagger
 from .versions import PlanVersion, plan_versions
 
@@ -53,8 +54,8 @@ class Assistant:
     @classmethod
     def load(cls, index_dir: str | Path = "index", settings: Settings | None = None,
              embedder: Embedder | None = None, tagger: CategoryTagger | None = None) -> "Assistant":
-        stored = load_index(Path(index_dir))
         settings = settings or load_settings()
+        stored = get_store(Path(index_dir), settings).load()
         embedder = embedder or embedder_for_index(stored.manifest["embedding"], settings)
         return cls(stored, embedder, tagger or CategoryTagger.load(), settings)
 
@@ -164,7 +165,8 @@ class LiveAssistant:
         self.index_dir = Path(index_dir)
         self.check_every_s = check_every_s
         self._clock = clock
-        self._generation = _generation_name(self.index_dir)  # read before loading: never misses a swap
+        self.store = get_store(self.index_dir, settings or load_settings())
+        self._generation = self.store.generation()  # read before loading: never misses a swap
         self._assistant = Assistant.load(self.index_dir, settings=settings, embedder=embedder, tagger=tagger)
         self._failed = ""  # a generation that would not load: not retried until CURRENT moves again
         self._checked = clock()
@@ -188,7 +190,11 @@ class LiveAssistant:
         return self._assistant
 
     def _maybe_swap(self) -> None:
-        name = _generation_name(self.index_dir)
+        try:
+            name = self.store.generation()
+        except EssaError as exc:  # the database unreachable for a moment: keep answering
+            log.warning("index %s: cannot read the live generation: %s", self.store.describe(), exc)
+            return
         if not name or name in (self._generation, self._failed):
             return
         if not self._loading.acquire(blocking=False):
@@ -211,12 +217,3 @@ class LiveAssistant:
             return
         self._assistant, self._generation = fresh, name
         log.info("index %s: now answering from generation %s", self.index_dir, name)
-
-
-def _generation_name(index_dir: Path) -> str:
-    """What CURRENT says, as written: a name that points nowhere is still a change to try (and
-    log once), not a silent no-op."""
-    try:
-        return (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):  # no CURRENT, or unreadable for a moment: no change seen
-        return ""

@@ -65,7 +65,7 @@ def _build_side(plans_dir: Path, index_dir: Path, embedder, settings, questions:
 
     from .chunking import embedding_text
     from .indexing import build_index
-    from .store import load_index
+    from .stores import get_store
 
     results: dict = {}
     log(f"building a fresh index of {plans_dir} in {index_dir}")
@@ -75,7 +75,7 @@ def _build_side(plans_dir: Path, index_dir: Path, embedder, settings, questions:
     results["index_chunks"] = report.total_chunks
     results["index_embed_s"] = round(report.embed_seconds, 1)
     results["index_chunks_per_s"] = round(report.chunks_per_second, 2)
-    texts = [embedding_text(c)[0] for c in load_index(index_dir).chunks]
+    texts = [embedding_text(c)[0] for c in get_store(index_dir, settings).load().chunks]
     # The bare reference is sentence-transformers itself, at the batch size torch runs fastest.
     bare_batch = get_embedder(embedder.backend, replace(settings, embedder_runtime="torch")).batch_size
     log(f"bare SentenceTransformer.encode of the same {len(texts)} texts (batch {bare_batch})")

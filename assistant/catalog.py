@@ -9,19 +9,22 @@ from .guarded import parse_guarded
 from .ingest import sha256_of
 from .plans import discover_plans, load_manifest
 from .states import state_name
-from .store import live_generation, load_index
+from .stores import get_store
 from .versions import version_of
 
 
-def list_plans(plans_dir: Path, index_dir: Path) -> list[dict]:
+def list_plans(plans_dir: Path, index_dir: Path, settings=None) -> list[dict]:
     """One row per plan: every document in the folder, then every manifest plan not fetched yet;
     each with state, name, file, version, year, format, pages or paragraphs, template ("ccsso",
     "revised", "" for a plan in its own structure; None where not read), hash, indexed, problem,
     status."""
+    from .config import load_settings
+
     indexed: dict[str, dict] = {}
-    if live_generation(Path(index_dir)):
+    store = get_store(Path(index_dir), settings or load_settings())
+    if store.exists():
         try:
-            indexed = load_index(Path(index_dir)).manifest.get("plans", {})
+            indexed = store.load().manifest.get("plans", {})
         except EssaError:
             indexed = {}
     found, unknown = discover_plans(plans_dir)

@@ -41,9 +41,10 @@ def tag_cmd(index_dir: Path, categories_file: Path | None, calibrate: bool, labe
         from .calibration import calibrate as run_calibration
         from .calibration import load_labels, report_markdown, write_fits, write_model
         from .embedders import embedder_for_index
-        from .store import load_index
+        from .config import load_settings
+        from .stores import get_store
 
-        stored = load_index(index_dir)
+        stored = get_store(index_dir, load_settings()).load()
         embedder = embedder_for_index(stored.manifest["embedding"])
         tagger = CategoryTagger.load(categories_file)
         report = run_calibration(tagger, stored.chunks, stored.vectors, embedder,

