@@ -294,16 +294,27 @@ def ask_cmd(question, index_dir, k, states, categories, version, fmt, use_llm, a
               help="Also build a whole int8 index and score its retrieval beside fp32's (minutes).")
 @click.option("--index", "index_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Measure only the query side on this existing index (no build).")
+@click.option("--scale", type=click.IntRange(1, 53), default=None, metavar="N",
+              help="The query side at N plans (copies of --index's plans, default index/) on the files "
+                   "and postgres stores, beside the plans as they are.")
+@click.option("--stores", default="files,postgres", show_default=True, help="With --scale: the stores measured.")
 @JSON_OPTION
 @handles_errors
 def bench_cmd(plans_dir: Path, n_questions: int, work: Path | None, int8_quality: bool,
-              index_dir: Path | None, as_json: bool) -> None:
+              index_dir: Path | None, scale: int | None, stores: str, as_json: bool) -> None:
     """Index build next to bare encode, runtimes and int8 side by side, warm ask vs one query
-    embedding, peak RSS."""
-    from .bench import run_benchmark
+    embedding, peak RSS; with --scale N, the same query side at N plans on both stores."""
+    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    if scale:
+        from .bench_scale import run_scale_benchmark
 
-    results = run_benchmark(plans_dir, n_questions=n_questions, work_dir=work, int8_quality=int8_quality,
-                            index_dir=index_dir, log=lambda line: click.echo(line, err=True))
+        results = run_scale_benchmark(index_dir or Path("index"), scale, n_questions,
+                                      tuple(s.strip() for s in stores.split(",") if s.strip()), log=log)
+    else:
+        from .bench import run_benchmark
+
+        results = run_benchmark(plans_dir, n_questions=n_questions, work_dir=work, int8_quality=int8_quality,
+                                index_dir=index_dir, log=log)
     if as_json:
         emit(results)
     else:

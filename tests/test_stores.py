@@ -168,3 +168,22 @@ def test_the_store_setting_is_checked(hash_settings, tmp_path):
     with pytest.raises(ConfigError, match="database_url: cannot connect"):
         get_store(tmp_path, replace(hash_settings, store="postgres",
                                     database_url="postgresql://nobody@127.0.0.1:1/none")).generation()
+
+
+def test_the_scale_benchmark_copies_plans_under_other_codes(settings, index_dir, fixture_index, hash_settings):
+    from assistant.bench_scale import scale_copies
+
+    stored = get_store(fixture_index, hash_settings).load()
+    manifest, chunks, vectors, sentences = scale_copies(stored, 5)
+    assert len(manifest["plans"]) == 5 and len(chunks) == len(vectors)
+    assert len({c.id for c in chunks}) == len(chunks)  # every copy has ids of its own
+    assert len(sentences) == sum(len(c.sentences) for c in chunks)
+    copies = {c.state for c in chunks} - {c.state for c in stored.chunks}
+    assert len(copies) == 3 and not copies & {"KS", "RI"}
+    store = get_store(index_dir, settings)
+    with store.writing():
+        store.save(manifest, chunks, vectors, sentences)
+    assistant = Assistant.load(index_dir, settings=settings)
+    assert len(assistant.states) == 5
+    answer = assistant.ask("How does Kansas fund music and visual arts?")
+    assert {c.state for c in answer.citations} == {"KS"}
