@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from ..errors import ConfigError
 from ..records import MAX_K
 from ..states import asks_across_states, detect_states, normalize_state, state_name
-from ..versions import ALL, describe, plan_versions
 from ..tagging import CategoryTagger
 from ..terms import TopicalTerm, topical_terms
+from ..versions import ALL, describe, plan_versions
 
 # Tags are blanked, and so is what a script or style element holds: "alert(1)" is not a topic.
 _MARKUP = re.compile(r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>|<[^>]{0,200}>",

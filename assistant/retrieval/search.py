@@ -14,8 +14,8 @@ import numpy as np
 from ..learning import LinearModel
 from ..records import TEMPLATE, TOC, Chunk, Passage
 from ..tagging import CategoryTagger
-from ..versions import sources_for
 from ..terms import coverage, holds_phrase, idf_weights, stemmed_text, stems, topical_terms
+from ..versions import sources_for
 from .dense import DenseIndex
 from .fusion import Fusion, normalized
 from .lexical import LexicalIndex
