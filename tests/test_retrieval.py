@@ -45,3 +45,24 @@ def test_passage_fields(fixture_assistant):
     assert p.text and p.score > 0 and p.chunk_id
     docx = fixture_assistant.search("music visual arts computer science", k=1, states=["KS"])[0]
     assert docx.page is None and docx.paragraph >= 1 and docx.section.startswith("Section 6")
+
+
+def test_scoring_only_the_scope_gives_the_same_scores_there():
+    import numpy as np
+
+    from assistant.retrieval.dense import DenseIndex
+
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(6, 8)).astype(np.float32)
+    counts = np.array([2, 0, 3, 1, 2, 1])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sentences = rng.normal(size=(int(counts.sum()), 8)).astype(np.float32)
+    index = DenseIndex(vectors, sentences, starts, counts)
+    query = rng.normal(size=8).astype(np.float32)
+    rows = np.array([1, 2, 5])
+    full, part = index.chunk_scores(query), index.chunk_scores(query, rows)
+    assert np.allclose(part[rows], full[rows], atol=1e-5) and (np.delete(part, rows) == -1).all()
+    full_s, part_s = index.sentence_scores(query), index.sentence_scores(query, rows)
+    chosen = np.concatenate([np.arange(starts[r], starts[r] + counts[r]) for r in rows])
+    assert np.allclose(part_s[chosen], full_s[chosen], atol=1e-5)
+    assert (np.delete(part_s, chosen) == -1).all()

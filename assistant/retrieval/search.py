@@ -52,6 +52,9 @@ class QuerySignals:
         return {"dense": self.dense, "sentence": self.sentence, "bm25": self.bm25}
 
 
+SUBSET_SHARE = 0.5  # a scope smaller than this share of the index is scored alone
+
+
 class Retriever:
     def __init__(self, chunks: Sequence[Chunk], vectors: np.ndarray, sentence_vectors: np.ndarray,
                  embedder, tagger: CategoryTagger, models: RetrievalModels | None = None):
@@ -111,8 +114,11 @@ class Retriever:
                 version: str | None = None) -> QuerySignals:
         allowed = self.mask(states, categories, version)
         vector = self.embedder.embed_query(query)
-        dense = self.dense.chunk_scores(vector)
-        sentence_scores = self.dense.sentence_scores(vector)
+        # Only the chunks in scope are scored when the scope is a part of the index (a state's
+        # plan among many): nothing outside it is ever read (fusion and evidence mask by `allowed`).
+        rows = np.flatnonzero(allowed) if allowed.sum() < SUBSET_SHARE * len(allowed) else None
+        dense = self.dense.chunk_scores(vector, rows)
+        sentence_scores = self.dense.sentence_scores(vector, rows)
         bm25 = self.lexical.scores(query)
         bm25 = np.where(allowed, bm25, 0.0)
         wanted = set(boost)
