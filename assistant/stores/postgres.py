@@ -95,9 +95,15 @@ class PostgresStore(IndexStore):
         except psycopg.Error as exc:
             raise ConfigError(f"database_url: cannot connect ({_first_line(exc)})") from exc
         if not self._ready:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                conn.execute(SCHEMA)
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    conn.execute(SCHEMA)
+            except psycopg.Error as exc:
+                conn.close()
+                raise ConfigError(f"database_url: cannot create the index tables ({_first_line(exc)}); "
+                                  "the role needs CREATE on the database, and the vector extension "
+                                  "installed or the right to install it") from exc
             self._ready = True
         register_vector(conn)
         conn.commit()  # register_vector read the type's OID: end that transaction before the caller's
@@ -128,7 +134,7 @@ class PostgresStore(IndexStore):
         return ""
 
     def load(self) -> StoredIndex:
-        with self._connect() as conn, conn.transaction():
+        with _one_line(self), self._connect() as conn, conn.transaction():
             # One snapshot for the whole read: a generation that goes live meanwhile is not mixed in.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = conn.execute("SELECT g.name, g.manifest FROM essa_current c JOIN essa_generation g "
@@ -182,7 +188,7 @@ class PostgresStore(IndexStore):
         sentence_vectors = np.asarray(sentence_vectors, dtype=np.float32)
         from psycopg.types.json import Jsonb
 
-        with self._connect() as conn, conn.transaction():
+        with _one_line(self), self._connect() as conn, conn.transaction():
             conn.execute("INSERT INTO essa_generation (index_name, name, manifest) VALUES (%s, %s, %s)",
                          (self.index_name, name, Jsonb(manifest)))
             with conn.cursor().copy("COPY essa_chunk (index_name, generation, row, chunk, embedding) "
@@ -204,6 +210,18 @@ class PostgresStore(IndexStore):
             conn.execute("DELETE FROM essa_generation WHERE index_name = %s AND NOT (name = ANY(%s))",
                          (self.index_name, keep))
         return name
+
+
+@contextmanager
+def _one_line(store: "PostgresStore"):
+    """A database error midway (connection lost, disk full, permissions) as one line, no traceback;
+    the transaction it broke is rolled back by the server."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise ConfigError(f"{store.describe()}: the database failed ({_first_line(exc)})") from exc
 
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
