@@ -63,13 +63,10 @@ def changes_to_markdown(report: VersionChanges) -> str:
     topic = f" on “{report.topic}”" if report.topic else ""
     name = f"{state_name(report.state)} ({report.state})"
     out = [f"## {name}: what changed{topic} from {report.old_version} ({report.old_source}) "
-           f"to {report.new_version} ({report.new_source})", ""]
+           f"to {report.new_version} ({report.new_source})", "", changes_summary(report)]
     if not report.changes:
-        out.append(f"No difference found{topic}: the {report.compared} passages compared read the same in both "
-                   "versions (case, spacing and punctuation aside).")
         return "\n".join(out) + "\n"
-    shown = f"{len(report.changes)} of {report.total}" if report.total > len(report.changes) else str(report.total)
-    out += [f"{shown} change(s){topic}; {report.compared} passages compared.", ""]
+    out.append("")
     for n, change in enumerate(report.changes, 1):
         where = " → ".join(_where(c, label) for c, label in ((change.old, report.old_version),
                                                               (change.new, report.new_version)) if c)
@@ -84,6 +81,16 @@ def changes_to_markdown(report: VersionChanges) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def changes_summary(report: VersionChanges) -> str:
+    """One line: how many changes were found (and shown) of how many passages compared."""
+    topic = f" on “{report.topic}”" if report.topic else ""
+    if not report.changes:
+        return (f"No difference found{topic}: the {report.compared} passages compared read the same in both "
+                "versions (case, spacing and punctuation aside).")
+    shown = f"{len(report.changes)} of {report.total}" if report.total > len(report.changes) else str(report.total)
+    return f"{shown} change(s){topic}; {report.compared} passages compared."
+
+
 def _md(text: str) -> str:
     return " ".join(text.split()).replace("*", r"\*").replace("~", r"\~")
 
@@ -92,8 +99,9 @@ def reworded(removed, added) -> list[tuple[str, str]]:
     """Removed and added sentences that are one sentence edited (most of their words kept)."""
     pairs = []
     for new in added:
-        best = max(removed, key=lambda old: SequenceMatcher(None, old.split(), new.split()).ratio(), default=None)
-        if best is not None and SequenceMatcher(None, best.split(), new.split()).ratio() >= 0.6:
+        scored = [(SequenceMatcher(None, old.split(), new.split()).ratio(), old) for old in removed]
+        ratio, best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
+        if best is not None and ratio >= 0.6:
             pairs.append((best, new))
     return pairs
 

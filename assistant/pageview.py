@@ -158,13 +158,15 @@ class _PageText:
             self._reorder(reading_order(rects, self._columns))
 
     def _reorder(self, rows: list) -> None:
-        def row_of(i: int) -> int:
-            box = self.text_page.get_charbox(i)
+        def key(n: int) -> tuple[int, float, int]:
+            """(reading-order row, x, position) of the n-th kept letter."""
+            box = self.text_page.get_charbox(self.index[n])
             x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-            return next((n for n, r in enumerate(rows) if r[0] - 1 <= x <= r[2] + 1 and r[1] - 1 <= y <= r[3] + 1),
-                        len(rows))
+            row = next((r for r, (left, bottom, right, top) in enumerate(rows)
+                        if left - 1 <= x <= right + 1 and bottom - 1 <= y <= top + 1), len(rows))
+            return row, box[0], n
 
-        keyed = sorted((row_of(i), self.text_page.get_charbox(i)[0], n) for n, i in enumerate(self.index))
+        keyed = sorted(key(n) for n in range(len(self.index)))
         self.folded = "".join(self.folded[n] for _, _, n in keyed)
         self.index = [self.index[n] for _, _, n in keyed]
 
@@ -172,19 +174,16 @@ class _PageText:
         """Boxes of folded letters [start, end): one per line run PDFium reports."""
         if end <= start:
             return ()
-        left0, bottom0, width, height = self._frame
         if self._columns is not None:  # the letters are not in PDFium's order: boxes from each one
             lines = line_boxes([self.text_page.get_charbox(i) for i in self.index[start:end]])
-            return tuple(Box(round((left - left0) / width, 5), round((bottom0 + height - top) / height, 5),
-                             round((right - left) / width, 5), round((top - bottom) / height, 5))
-                         for left, bottom, right, top in lines)
-        first, last = self.index[start], self.index[end - 1]
-        rects = [self.text_page.get_rect(i) for i in range(self.text_page.count_rects(first, last - first + 1))]
-        out = []
-        for left, bottom, right, top in _lines_of(rects):
-            out.append(Box(round((left - left0) / width, 5), round((bottom0 + height - top) / height, 5),
-                           round((right - left) / width, 5), round((top - bottom) / height, 5)))
-        return tuple(out)
+        else:
+            first, last = self.index[start], self.index[end - 1]
+            lines = _lines_of([self.text_page.get_rect(i)
+                               for i in range(self.text_page.count_rects(first, last - first + 1))])
+        left0, bottom0, width, height = self._frame
+        return tuple(Box(round((left - left0) / width, 5), round((bottom0 + height - top) / height, 5),
+                         round((right - left) / width, 5), round((top - bottom) / height, 5))
+                     for left, bottom, right, top in lines)
 
 
 def _lines_of(rects: list[tuple[float, float, float, float]]) -> list[tuple[float, float, float, float]]:

@@ -32,7 +32,7 @@ from starlette.requests import HTTPConnection
 
 from . import pageview
 from .errors import EssaError, PlanError
-from .export import citation_locator, reworded, version_note, word_edits
+from .export import changes_summary, citation_locator, reworded, version_note, word_edits
 from .permalinks import AnswerStore, SharedAnswer, SharedCheck, ShareLinks
 from .answer.compose import make_citation
 from .records import Answer, Citation
@@ -416,10 +416,7 @@ def changes_html(assistant, plans_dir: Path | None, state: str, topic: str = "",
     on = f" on “{escape_text(report.topic)}”" if report.topic else ""
     head = (f'<h3>{escape_text(state_name(report.state))}: {escape_text(report.old_version)} → '
             f'{escape_text(report.new_version)}{on}</h3>')
-    if not report.changes:
-        return (f'<div class="essa-changes">{head}<p>No difference found{on}: the {report.compared} passages '
-                "compared read the same in both versions (case, spacing and punctuation aside).</p></div>")
-    shown = f"{len(report.changes)} of {report.total}" if report.total > len(report.changes) else str(report.total)
+    summary = f"<p>{escape_text(changes_summary(report))}</p>"
     items = []
     for n, change in enumerate(report.changes, 1):
         sides = []
@@ -440,8 +437,7 @@ def changes_html(assistant, plans_dir: Path | None, state: str, topic: str = "",
                      f'<div class="essa-card-head"><span class="essa-rank">{n}.</span>'
                      f'<span class="essa-state">{change.kind.capitalize()}</span></div>'
                      f'<div class="essa-loc">{"<br>".join(sides)}</div><ul>{"".join(lines)}</ul></article>')
-    return (f'<div class="essa-changes">{head}<p>{shown} change(s){on}; {report.compared} passages compared.</p>'
-            + "".join(items) + "</div>")
+    return f'<div class="essa-changes">{head}{summary}{"".join(items)}</div>'
 
 
 def _word_diff_html(old: str, new: str) -> str:

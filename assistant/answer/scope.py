@@ -87,8 +87,9 @@ def scope_version(scope: Scope, plans: Mapping[str, Mapping], version: str | Non
     """The scope limited to one plan version ("2017", "2019 amended"; None: each state's newest,
     "all": every version). A state named that has no such version is refused in one line naming
     the versions it has, rather than answered from another version or abstained on."""
-    if version is None or not version.strip() or version.strip().lower() == ALL:
-        return replace(scope, version=version.strip() if version and version.strip() else None)
+    version = (version or "").strip() or None
+    if version is None or version.lower() == ALL:
+        return replace(scope, version=version)
     versions = plan_versions(plans)
     having = [s for s in scope.searched if any(v.matches(version) for v in versions.get(s, ()))]
     lacking = [s for s in scope.named if s in scope.searched and s not in having]
@@ -96,6 +97,6 @@ def scope_version(scope: Scope, plans: Mapping[str, Mapping], version: str | Non
         shown = lacking or list(scope.searched)
         held = "; ".join(f"{state_name(s)}: {describe(versions.get(s, ()))}" for s in shown)
         who = ", ".join(state_name(s) for s in lacking) if lacking else "No indexed plan"
-        raise ConfigError(f"{who} has no plan version {version.strip()!r} in the index "
+        raise ConfigError(f"{who} has no plan version {version!r} in the index "
                           f"(indexed versions: {held})")
-    return replace(scope, searched=tuple(having), version=version.strip())
+    return replace(scope, searched=tuple(having), version=version)
