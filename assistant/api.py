@@ -25,9 +25,9 @@ from .errors import ConfigError, EssaError
 from .fitted import Fitted, load_fitted
 from .indexing import chunker_settings
 from .llm import ChatClient
-from .records import Answer, Passage
+from .records import Answer, Passage, PlanFact
 from .retrieval import Retriever
-from .states import state_name
+from .states import normalize_state, state_name
 from .store import StoredIndex, check_compatible
 from .stores import get_store
 from .tagging import CategoryTagger
@@ -80,6 +80,42 @@ class Assistant:
     def versions(self) -> dict[str, list[PlanVersion]]:
         """Each indexed state's plan versions, oldest first (answers read the last)."""
         return plan_versions(self.retriever.plans)
+
+    @property
+    def fact_schema(self):
+        from .facts import FactSchema
+
+        if getattr(self, "_fact_schema", None) is None:
+            self._fact_schema = FactSchema.load(self.settings.facts or None)
+        return self._fact_schema
+
+    def facts(self, states: Sequence[str] | None = None, fact_ids: Sequence[str] | None = None,
+              refresh: bool = False) -> list[PlanFact]:
+        """Every indexed state's plan facts (its newest version), each with its citation or "not
+        stated". Extracted once per index generation and schema, kept beside the index; `refresh`
+        extracts again. `states`/`fact_ids` select (in the schema's order)."""
+        from .facts import FactCache, FactExtractor
+
+        schema = self.fact_schema
+        check_request(1, states, None, self.tagger)
+        wanted_states = [normalize_state(str(s)) for s in states or ()]
+        specs = schema.select(fact_ids)
+        memo = getattr(self, "_facts", None)
+        facts = memo[1] if memo and memo[0] == schema.fingerprint and not refresh else None
+        if facts is None:
+            cache = FactCache(self.index.directory, self.index.manifest, schema)
+            facts = None if refresh else cache.read()
+            if facts is None:
+                facts = FactExtractor(self.retriever, schema).extract()
+                cache.write(facts)
+            self._facts = (schema.fingerprint, facts)
+        wanted = {s.id for s in specs}
+        chosen = [f for f in facts if f.fact in wanted and (not wanted_states or f.state in wanted_states)]
+        if wanted_states:
+            missing = [s for s in wanted_states if s not in self.states]
+            if missing:
+                raise ConfigError(f"no plan indexed for {_names(missing)}; indexed: {_names(self.states)}")
+        return chosen
 
     @property
     def abstain_below(self) -> float:

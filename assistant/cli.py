@@ -216,6 +216,13 @@ def index_cmd(plans_dir: Path, index_dir: Path, rebuild: bool, embedder: str | N
                + (f"version relabelled {len(report.relabelled)}; " if report.relabelled else "")
                + f"removed {len(report.removed)}; {report.total_chunks} chunks in {index_dir}"
                + ("" if report.changed else " (index unchanged)"))
+    if report.changed and report.total_chunks:
+        # Plan facts are part of what an index answers: extracted now, not on a user's first look.
+        from .api import Assistant
+
+        facts = Assistant.load(index_dir, settings=settings, embedder=backend).facts(refresh=True)
+        click.echo(f"plan facts: {sum(f.stated for f in facts)} of {len(facts)} stated "
+                   f"({len({f.state for f in facts})} state(s); `essa-qa facts`)", err=True)
     if report.failed:
         sys.exit(3)
 
@@ -339,6 +346,7 @@ _COMMAND_MODULES: list[tuple[str, str]] = [
     ("cli_models", "models_cmd"),
     ("cli_check", "check_cmd"),
     ("cli_changes", "changes_cmd"),
+    ("cli_facts", "facts_cmd"),
     ("cli_llm", "llm_cmd"),
 ]
 for _module, _attribute in _COMMAND_MODULES:

@@ -30,14 +30,18 @@ from .cli import INDEX_OPTION, JSON_OPTION, PLANS_OPTION, emit, handles_errors, 
               help="Claim sets for claim checking, each scored on its own (repeatable; a file that "
                    "is absent is skipped). Limits: the eval config's [<file stem>.floors] and "
                    "[<file stem>.ceilings].")
+@click.option("--facts", "facts_file", default="eval/facts.jsonl", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Gold plan facts scored by exact match (skipped when absent). Limits: the eval "
+                   "config's [facts.floors] and [facts.ceilings].")
 @click.option("--cv", "folds", default=0, type=click.IntRange(0, 20), show_default=True,
               help="Fit the learned parts N times, each without one fold of the questions, and answer "
                    "each question with the models that never saw it (held-out numbers). 0: as shipped.")
 @JSON_OPTION
 @handles_errors
 def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: Path, plans_dir: Path,
-             subset: str, floors_file: Path | None, claims_files: tuple[Path, ...], folds: int,
-             as_json: bool) -> None:
+             subset: str, floors_file: Path | None, claims_files: tuple[Path, ...], facts_file: Path,
+             folds: int, as_json: bool) -> None:
     """Score retrieval, citations, abstention and categories on a question set; write a report."""
     from tqdm import tqdm
 
@@ -66,15 +70,19 @@ def eval_cmd(questions_file: Path, k: int, report_dir: Path | None, index_dir: P
     violations = floor_violations(report, floors) if floors else []
     claims = {f.stem: result for f in claims_files
               if (result := _claims(assistant, f, report_dir, paths, floors_file, violations))}
+    facts = _facts(assistant, facts_file, plans_dir, report_dir, paths, floors_file, violations)
     if as_json:
         emit(report.to_dict() | {"report_files": {name: str(p) for name, p in paths.items()},
-                                 "floor_violations": violations, "claims": claims})
+                                 "floor_violations": violations, "claims": claims, "facts": facts})
     else:
         click.echo(paths["markdown"].read_text(encoding="utf-8").split("## By kind")[0].rstrip())
         from .claims_eval import claims_markdown
+        from .facts_eval import facts_markdown
 
         for name, result in claims.items():
             click.echo("\n" + claims_markdown(result, name).split("\nWrong verdicts:")[0].rstrip())
+        if facts:
+            click.echo("\n" + facts_markdown(facts).split("\n| fact |")[0].rstrip())
         click.echo(f"\nreport written to {report_dir}")
     for line in violations:
         click.echo(f"below floor: {line}", err=True)
@@ -101,14 +109,39 @@ def _claims(assistant, claims_file: Path, report_dir: Path, paths: dict, floors_
         handle.write("\n" + claims_markdown(result, stem))
     if floors_file is not None:
         floors, ceilings = load_claim_limits(floors_file, stem)
-        summary = result["summary"]
-        for name, floor in floors.items():
-            if summary.get(name) is not None and summary[name] < floor:
-                violations.append(f"{stem} {name} {summary[name]} < {floor}")
-        for name, ceiling in ceilings.items():
-            if summary.get(name) is not None and summary[name] > ceiling:
-                violations.append(f"{stem} {name} {summary[name]} > {ceiling}")
+        _check_limits(stem, result["summary"], floors, ceilings, violations)
     return result
+
+
+def _facts(assistant, facts_file: Path, plans_dir: Path, report_dir: Path, paths: dict,
+           floors_file: Path | None, violations: list[str]) -> dict | None:
+    """Plan facts scored on the gold values (facts.json and a section of report.md beside the
+    report); the eval config's [facts.floors] and [facts.ceilings] are checked into `violations`."""
+    import json
+
+    from .evaluation import load_claim_limits, load_plan_texts, plan_files
+    from .facts_eval import evaluate_facts, facts_markdown, load_gold
+
+    if not facts_file.is_file():
+        return None
+    plans = load_plan_texts(plans_dir, plan_files(assistant)) if plans_dir.is_dir() else None
+    result = evaluate_facts(assistant, load_gold(facts_file), plans)
+    (report_dir / "facts.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    with paths["markdown"].open("a", encoding="utf-8") as handle:
+        handle.write("\n" + facts_markdown(result))
+    if floors_file is not None:
+        floors, ceilings = load_claim_limits(floors_file, "facts")
+        _check_limits("facts", result["summary"], floors, ceilings, violations)
+    return result
+
+
+def _check_limits(name: str, summary: dict, floors: dict, ceilings: dict, violations: list[str]) -> None:
+    for metric, floor in floors.items():
+        if summary.get(metric) is not None and summary[metric] < floor:
+            violations.append(f"{name} {metric} {summary[metric]} < {floor}")
+    for metric, ceiling in ceilings.items():
+        if summary.get(metric) is not None and summary[metric] > ceiling:
+            violations.append(f"{name} {metric} {summary[metric]} > {ceiling}")
 
 
 @click.command("fit")

@@ -50,6 +50,7 @@ class Settings:
     # The fitted fusion, reranker, sentence and decision models; "" = the file shipped for the
     # index's embedder (assistant/data/pipeline.<backend>.toml, written by `essa-qa fit --write`).
     pipeline_model: str = ""
+    facts: str = ""  # the plan-fact schema; "" = assistant/data/facts.toml (essa-qa facts)
     # Below this question-passage cosine a passage is not evidence; negative = the embedder's own
     # calibrated default (see eval/README.md for how it was set).
     abstain_similarity: float = -1.0

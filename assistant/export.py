@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from difflib import SequenceMatcher
 
-from .records import Answer, Citation, VersionChanges, format_locator
+from .records import Answer, Citation, PlanFact, VersionChanges, format_locator
 from .states import state_name
 
 
@@ -130,3 +130,65 @@ def word_diff(old: str, new: str) -> str:
 def _where(citation: Citation, label: str) -> str:
     section = f", {citation.section}" if citation.section else ""
     return f"{label} {citation_locator(citation)}{section}"
+
+
+# ------------------------------------------------------------ plan facts
+
+FACT_CSV_COLUMNS = ("state", "fact", "label", "value", "unit", "stated", "confidence", "quote", "source",
+                    "version", "page", "page_label", "paragraph", "section")
+
+
+def fact_cells(fact: PlanFact) -> dict[str, str]:
+    """One fact as flat text cells (CSV, the app's table): a list's choices joined by "; "."""
+    c = fact.citation
+    value = "; ".join(fact.value) if isinstance(fact.value, tuple) else ("" if fact.value is None else fact.value)
+    return {"state": fact.state, "fact": fact.fact, "label": fact.label, "value": str(value), "unit": fact.unit,
+            "stated": "yes" if fact.stated else "no", "confidence": f"{fact.confidence:.2f}",
+            "quote": c.quote if c else "", "source": c.source if c else "", "version": fact.version,
+            "page": "" if c is None or c.page is None else str(c.page),
+            "page_label": (c.page_label or "") if c else "",
+            "paragraph": "" if c is None or c.paragraph is None else str(c.paragraph),
+            "section": c.section if c else ""}
+
+
+def facts_to_csv(facts: list[PlanFact]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FACT_CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for fact in facts:
+        writer.writerow(fact_cells(fact))
+    return out.getvalue()
+
+
+def facts_to_markdown(facts: list[PlanFact]) -> str:
+    """Per state, a table of its facts: value, where the plan says it, and the quote verbatim."""
+    out = []
+    for state in dict.fromkeys(f.state for f in facts):
+        out += [f"## {state_name(state)} ({state})", "", "| Fact | Value | Where | Quote |", "|---|---|---|---|"]
+        for f in (f for f in facts if f.state == state):
+            c = f.citation
+            where = f"{c.source}{version_note(c)}, {citation_locator(c)}" if c else ""
+            quote = f"“{_cell(c.quote)}”" if c else ""
+            value = _cell(f.value_label) if f.stated else "*not stated*"
+            out.append(f"| {_cell(f.label)} | {value} | {_cell(where)} | {quote} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n" if out else "No facts.\n"
+
+
+def facts_to_text(facts: list[PlanFact]) -> str:
+    lines = []
+    for f in facts:
+        c = f.citation
+        where = f"  [{c.source}{version_note(c)}, {citation_locator(c)}]" if c else ""
+        value = f.value_label if f.stated else "not stated"
+        lines.append(f"{f.state}  {f.label}: {value}" + (f"  (confidence {f.confidence:.2f}){where}" if f.stated else ""))
+        if c:
+            lines.append(f"    “{' '.join(c.quote.split())}”")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", r"\|").replace("*", r"\*")

@@ -275,3 +275,28 @@ class VersionChanges:
                 "new": {"version": self.new_version, "source": self.new_source}, "topic": self.topic,
                 "compared": self.compared, "total": self.total,
                 "changes": [c.to_dict() for c in self.changes]}
+
+
+@dataclass(frozen=True)
+class PlanFact:
+    """One fact of one state's plan (assistant/facts.py): its value, or stated=False where the
+    plan does not say, with the sentence that states it cited verbatim."""
+
+    state: str
+    fact: str
+    label: str
+    type: str  # number | percentage | year | years | list | choice | text (data/facts.toml)
+    value: Any  # float for number/percentage, int for year/years, tuple of ids for list, str else
+    unit: str
+    stated: bool
+    confidence: float
+    citation: Citation | None
+    value_label: str = ""  # the value as people read it: "20 students", "Stars", "ACCESS for ELLs"
+    version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        return {"state": self.state, "fact": self.fact, "label": self.label, "type": self.type,
+                "value": value, "value_label": self.value_label, "unit": self.unit,
+                "stated": self.stated, "confidence": self.confidence, "version": self.version,
+                "citation": self.citation.to_dict() if self.citation else None}

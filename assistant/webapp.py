@@ -445,6 +445,83 @@ def _word_diff_html(old: str, new: str) -> str:
     return " ".join(tags[op].format(escape_text(text)) for op, text in word_edits(old, new))
 
 
+# ------------------------------------------------------------------ plan facts
+
+
+def facts_for(assistant, states: Sequence[str] = (), fact_ids: Sequence[str] = (), filter_text: str = ""):
+    """(facts, states kept by the filter): the Facts tab's and the /facts.<format> export's data."""
+    from .facts import filter_states, parse_filter
+
+    facts = assistant.facts(states=list(states) or None, fact_ids=list(fact_ids) or None)
+    conditions = parse_filter(assistant.fact_schema, filter_text) if (filter_text or "").strip() else []
+    if conditions:
+        # A filter may name a fact the table does not show ("n-size below 20" over the goals).
+        shown = {f.fact for f in facts}
+        extra = [c.fact for c in conditions if c.fact not in shown]
+        judged = facts + (assistant.facts(states=list(states) or None, fact_ids=extra) if extra else [])
+        kept = filter_states(judged, conditions)
+    else:
+        kept = list(dict.fromkeys(f.state for f in facts))
+    return [f for f in facts if f.state in kept], kept
+
+
+def facts_html(assistant, plans_dir: Path | None, states: Sequence[str] = (), fact_ids: Sequence[str] = (),
+               filter_text: str = "") -> str:
+    """States x facts: each cell the value, a link that shows its quote in the viewer, and the quote
+    as the cell's tooltip; the column headings sort (static/app.js); CSV and Markdown exports."""
+    try:
+        facts, kept = facts_for(assistant, states, fact_ids, filter_text)
+    except Exception as exc:
+        return error_html(friendly_error(exc))
+    schema = assistant.fact_schema
+    specs = schema.select(list(fact_ids) or None)
+    by = {(f.state, f.fact): f for f in facts}
+    query = "&".join([*(f"state={quote(s)}" for s in states), *(f"fact={quote(f)}" for f in fact_ids),
+                      *([f"filter={quote(filter_text)}"] if (filter_text or "").strip() else [])])
+    exports = " · ".join(f'<a href="facts.{fmt}{"?" + query if query else ""}" download>{label}</a>'
+                         for fmt, label in (("csv", "Download CSV"), ("md", "Download Markdown")))
+    if not kept:
+        return f'<div class="essa-facts"><p>No state meets “{escape_text(filter_text)}”.</p></div>'
+    head = "".join(f'<th scope="col" title="{html.escape(spec.description)}" aria-sort="none">'
+                   f'<button type="button" class="essa-sort" data-column="{n}">{escape_text(spec.label)}</button></th>'
+                   for n, spec in enumerate(specs, 1))
+    rows = []
+    for state in kept:
+        cells = [f'<th scope="row" data-sort="{html.escape(state)}">{escape_text(state_name(state))} ({state})</th>']
+        for spec in specs:
+            cells.append(_fact_cell(by.get((state, spec.id)), plans_dir))
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    stated = sum(f.stated for f in facts)
+    summary = (f"<p>{len(kept)} state(s) × {len(specs)} fact(s); {stated} values stated, each quoted from "
+               f"the plan (“not stated” where the plan does not say). {exports}</p>")
+    return (f'<div class="essa-facts">{summary}<div class="essa-facts-wrap"><table class="essa-facts-table">'
+            f'<thead><tr><th scope="col"><button type="button" class="essa-sort" data-column="0">State</button></th>'
+            f'{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div></div>')
+
+
+def _fact_cell(fact, plans_dir: Path | None) -> str:
+    if fact is None or not fact.stated:
+        return '<td class="essa-unstated" data-sort=""><span class="essa-muted">not stated</span></td>'
+    sort = fact.value if isinstance(fact.value, (int, float)) else fact.value_label
+    c = fact.citation
+    link = plan_link(c, plans_dir) if c is not None else None
+    where = citation_locator(c) if c is not None else ""
+    value = escape_text(fact.value_label if fact.type != "text" else _short(fact.value_label, 90))
+    shown = (f'<a class="essa-open" href="{html.escape(link[0])}" target="_blank" rel="noopener" '
+             f'title="{html.escape(c.quote[:300])}">{value}</a>' if link else f'<span title="{html.escape(c.quote[:300])}">{value}</span>')
+    return (f'<td data-sort="{html.escape(str(sort))}" data-confidence="{fact.confidence:.2f}">{shown}'
+            f'<div class="essa-fact-where">{escape_text(where)} · confidence {fact.confidence:.2f}</div></td>')
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def fact_choices(assistant) -> list[tuple[str, str]]:
+    return [(spec.label, spec.id) for spec in assistant.fact_schema.facts]
+
+
 # ------------------------------------------------------------------ map
 
 
@@ -684,8 +761,13 @@ element.addEventListener('click', function (event) {
 VIEWER_PANEL = ('<h2 class="essa-viewer-hint" id="essa-viewer-title">Plan viewer</h2>'
                 '<p class="essa-viewer-hint">Choose "Show page" or "Show section" under a citation: the '
                 "page appears here with the quoted words marked.</p>"
-                '<iframe id="essa-viewer-frame" name="essa-viewer-frame" title="Plan viewer: the cited page" '
-                'src="about:blank" aria-labelledby="essa-viewer-title"></iframe>')
+                '<iframe id="essa-viewer-frame" name="essa-viewer-frame" class="essa-viewer-frame" '
+                'title="Plan viewer: the cited page" src="about:blank" aria-labelledby="essa-viewer-title"></iframe>')
+FACTS_VIEWER_PANEL = ('<h2 class="essa-viewer-hint" id="essa-facts-viewer-title">Plan viewer</h2>'
+                      '<p class="essa-viewer-hint">Choose a value: its page appears here with the quote marked.</p>'
+                      '<iframe id="essa-facts-viewer-frame" name="essa-facts-viewer-frame" class="essa-viewer-frame" '
+                      'title="Plan viewer: the page that states the fact" src="about:blank" '
+                      'aria-labelledby="essa-facts-viewer-title"></iframe>')
 # Every event that runs the answer path shares one concurrency group, so `concurrency` bounds the
 # answers computed at once whichever tab asks; the evaluation runs alone in its own group.
 ANSWERS = "answers"
@@ -842,6 +924,30 @@ def build_app(assistant, plans_dir: str | Path | None = "plans", *,
                 changes_inputs = [changes_state, changes_old, changes_new, changes_topic]
                 changes_button.click(on_changes, changes_inputs, changes_out, **answers)
                 changes_topic.submit(on_changes, changes_inputs, changes_out, **answers)
+
+            with gr.Tab("Facts", id="facts"):
+                gr.Markdown("The hard facts of each plan, read out of it with the sentence that states "
+                            "them: minimum n-size, long-term goals, the rating system, how schools are "
+                            "identified for support. Select a value to see its page; select a heading to sort. "
+                            "Filter in words: `n-size below 20`, `rating is stars`, `science goal not stated`.")
+                with gr.Row():
+                    facts_states = gr.Dropdown(states, multiselect=True, label="States",
+                                               info="Empty: every indexed state.", elem_id="essa-facts-states")
+                    facts_chosen = gr.Dropdown(fact_choices(first), multiselect=True, label="Facts",
+                                               info="Empty: every fact.", elem_id="essa-facts-chosen")
+                facts_filter = gr.Textbox(label="Filter", elem_id="essa-facts-filter",
+                                          placeholder="e.g. n-size below 20 and graduation goal >= 90")
+                facts_button = gr.Button("Show facts", variant="primary", elem_id="essa-facts-button")
+                facts_out = gr.HTML(elem_id="essa-facts", js_on_load=None)
+                gr.HTML(FACTS_VIEWER_PANEL, elem_id="essa-facts-viewer")
+
+                def on_facts(chosen_states, chosen_facts, filter_text):
+                    return facts_html(current(), plans_dir, chosen_states or (), chosen_facts or (), filter_text or "")
+
+                facts_inputs = [facts_states, facts_chosen, facts_filter]
+                facts_button.click(on_facts, facts_inputs, facts_out, **answers)
+                facts_filter.submit(on_facts, facts_inputs, facts_out, **answers)
+                demo.load(on_facts, facts_inputs, facts_out)
 
             with gr.Tab("Map", id="map"):
                 gr.Markdown("Every state's plan, and how strongly each indexed plan covers each "
@@ -1261,6 +1367,26 @@ def create_server(assistant, plans_dir: str | Path = "plans", *, auth: tuple[str
     @server.get("/" + APP_SCRIPT, dependencies=[Depends(logged_in)])
     def app_script():
         return FileResponse(STATIC_DIR / "app.js", media_type="text/javascript")
+
+    @server.get("/facts.{fmt}", dependencies=[Depends(logged_in)])
+    def facts_export(fmt: str, request: Request):
+        """The Facts tab's table as a file: ?state=DE&fact=n_size&filter=n-size below 20."""
+        from .export import facts_to_csv, facts_to_markdown
+
+        if fmt not in ("csv", "md", "json"):
+            raise HTTPException(status_code=404, detail="Formats: csv, md, json.")
+        params = request.query_params
+        try:
+            facts, _ = facts_for(snapshots(assistant)(), params.getlist("state"), params.getlist("fact"),
+                                 params.get("filter", ""))
+        except EssaError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        if fmt == "json":
+            return JSONResponse({"facts": [f.to_dict() for f in facts]})
+        body, media = ((facts_to_csv(facts), "text/csv") if fmt == "csv" else
+                       (facts_to_markdown(facts), "text/markdown"))
+        return Response(body, media_type=f"{media}; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="essa-facts.{fmt}"'})
 
     store = AnswerStore.beside(snapshots(assistant)().index.directory)
 

@@ -45,14 +45,44 @@
   document.addEventListener("click", function (event) {
     var link = event.target.closest ? event.target.closest("a.essa-open") : null;
     if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
-    var frame = document.getElementById("essa-viewer-frame");
-    if (!frame || !frame.offsetParent) return;  // no panel on this tab: the link opens a new tab
+    // The panel on the tab the link is in (Ask, Facts): the only one shown.
+    var frame = null;
+    var frames = document.querySelectorAll("iframe.essa-viewer-frame");
+    for (var i = 0; i < frames.length; i++) { if (frames[i].offsetParent) { frame = frames[i]; break; } }
+    if (!frame) return;  // no panel on this tab: the link opens a new tab
     event.preventDefault();
     frame.src = link.href;
-    var panel = document.getElementById("essa-viewer");
+    var panel = frame.parentElement;
     if (panel && panel.getBoundingClientRect().top > window.innerHeight) {
       panel.scrollIntoView({behavior: "smooth", block: "start"});
     }
     frame.focus();
+  });
+})();
+
+// The Facts table sorts by the column whose heading is chosen (again: the other way). Numbers sort
+// as numbers, words as words; "not stated" cells always go last.
+(function () {
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button.essa-sort") : null;
+    if (!button) return;
+    var table = button.closest("table");
+    var column = parseInt(button.dataset.column, 10);
+    var th = button.parentElement;
+    var ascending = th.getAttribute("aria-sort") !== "ascending";
+    table.querySelectorAll("thead th").forEach(function (h) { h.setAttribute("aria-sort", "none"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    function key(row) { var cell = row.cells[column]; return cell ? cell.dataset.sort || "" : ""; }
+    rows.sort(function (a, b) {
+      var x = key(a), y = key(b);
+      if (x === "" || y === "") return (x === "") - (y === "");
+      var nx = parseFloat(x), ny = parseFloat(y);
+      var order = (!isNaN(nx) && !isNaN(ny) && String(nx) === x.trim() && String(ny) === y.trim())
+        ? nx - ny : x.localeCompare(y);
+      return ascending ? order : -order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
   });
 })();
