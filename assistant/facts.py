@@ -59,8 +59,8 @@ _WORD_RE = "|".join(sorted(_WORDS, key=len, reverse=True))
 _PERCENT = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.I)
 _YEAR = re.compile(r"(?<![\d.])(20[1-4]\d)(?:\s*[-\u2013/]\s*(?:20)?(\d{2}))?(?![\d.])")
 _YEARS = re.compile(r"(?<![\d.])(\d{1,2}|\b(?:" + _WORD_RE + r"))(?:\s*\(\d{1,2}\))?[- ]years?\b", re.I)
-_NUMBER = re.compile(r"(?<![\d.,$])(\d{1,3}|\b(?:" + _WORD_RE + r")\b)"
-                     r"(?![\d,]|\.\d|\s*(?:%|percent|th\b|st\b|nd\b|rd\b|[-\u2013]\d|years?\b))", re.I)
+_NUMBER = re.compile(r"(?<![\d.$])(?<!\d,)(\d{1,3}|\b(?:" + _WORD_RE + r")\b)"
+                     r"(?!\d|[,.]\d|\s*(?:%|percent|th\b|st\b|nd\b|rd\b|[-\u2013]\d|years?\b))", re.I)
 
 
 @dataclass(frozen=True)
