@@ -51,7 +51,7 @@ STATED_SCORE = 0.9  # below this the best candidate is not evidence enough: "not
 CUE_WEIGHT, RANK_WEIGHT, NEAR_WEIGHT = 1.5, 1.0, 0.5
 AGREE_BONUS, AGREE_CAP = 0.15, 3
 PREFER_SHARE = 0.5
-LIST_BREADTH = 1.0  # list facts: the passage that names more of the choices is the fuller list  # each further sentence stating the same value, up to the cap
+LIST_BREADTH = 1.0  # list facts: the passage that names more of the choices is the fuller list
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
           "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30}
@@ -459,7 +459,7 @@ class FactExtractor:
         """List facts: the choices the best passage names; choice facts: the one most named."""
         scored = []
         for i in rows:
-            text = self.retriever.chunks[i].text
+            text = self._own_words(i)
             if not any(p.search(text) for p in spec.cues) or any(p.search(text) for p in spec.avoid):
                 continue
             named = [c.id for c in spec.choices if c.pattern.search(text)]
@@ -471,6 +471,8 @@ class FactExtractor:
         if not scored or scored[0][0] < STATED_SCORE:
             return self._not_stated(state, spec)
         if spec.type == "list":
+            # The best passage's choices alone: adding those of passages scoring within 80% of it
+            # (a list split over chunks) measured worse, 0.854 -> 0.812 exact match on the gold.
             score, row, named = scored[0]
             value = tuple(named)
             runner = scored[1][0] if len(scored) > 1 and set(scored[1][2]) != set(named) else 0.0
@@ -492,6 +494,13 @@ class FactExtractor:
         start, end = self._naming_sentence(spec, row, value if isinstance(value, tuple) else (value,))
         candidate = _Candidate(row, start, end, score, value)
         return self._fact(state, spec, value, candidate, confidence)
+
+    def _own_words(self, row: int) -> str:
+        """The chunk's text without the template's questions inside it ("Describe the measure(s)
+        included in each of the Academic Achievement, ... indicators" names every indicator)."""
+        text = self.retriever.chunks[row].text
+        return " ".join(text[a:b] for a, b in self._spans(row)
+                        if not _ASKING.search(text[a:b]) and text_kind(text[a:b]) == RESPONSE)
 
     def _naming_sentence(self, spec: FactSpec, row: int, ids: tuple[str, ...]) -> tuple[int, int]:
         """The sentence of the passage that names the most of the chosen values."""
