@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 
@@ -66,3 +67,26 @@ def test_scoring_only_the_scope_gives_the_same_scores_there():
     chosen = np.concatenate([np.arange(starts[r], starts[r] + counts[r]) for r in rows])
     assert np.allclose(part_s[chosen], full_s[chosen], atol=1e-5)
     assert (np.delete(part_s, chosen) == -1).all()
+
+
+def test_the_bm25_index_is_kept_beside_the_index_and_read_back_the_same(tmp_path, caplog):
+    from assistant.retrieval.lexical import LexicalIndex
+
+    texts = ["Summer bridge programs help ninth graders.", "Chronic absenteeism is reported yearly.",
+             "Counselors meet every family before high school."]
+    cache = tmp_path / "bm25"
+    built = LexicalIndex(texts, cache)
+    read = LexicalIndex(texts, cache)
+    assert not built.from_cache and read.from_cache
+    for query in ("ninth grade bridge", "absent students", "unheard-of words"):
+        assert np.array_equal(built.scores(query), read.scores(query))
+    assert list(read.documents_with("counselor")) == list(built.documents_with("counselor")) == [2]
+    (folder,) = cache.iterdir()
+    other = LexicalIndex(texts[:2], cache)  # other texts: their own cache, the old one removed
+    assert not other.from_cache and [p.name for p in cache.iterdir()] != [folder.name]
+    assert len(list(cache.iterdir())) == 1
+    (folder,) = cache.iterdir()
+    (folder / "vocab.index.json").write_text("{not json", encoding="utf-8")
+    damaged = LexicalIndex(texts[:2], cache)  # rebuilt, with a warning, never trusted
+    assert not damaged.from_cache and np.array_equal(damaged.scores("absent"), other.scores("absent"))
+    assert "unreadable" in caplog.text
