@@ -49,15 +49,23 @@ class Assistant:
         self.settings = settings
         self.fitted = fitted if fitted is not None else load_fitted(embedder, settings.pipeline_model or None)
         self.retriever = Retriever(stored.chunks, stored.vectors, stored.sentence_vectors, embedder, tagger,
-                                   self.fitted.retrieval)
+                                   self.fitted.retrieval, lexical_cache=stored.directory / "cache" / "bm25")
 
     @classmethod
     def load(cls, index_dir: str | Path = "index", settings: Settings | None = None,
              embedder: Embedder | None = None, tagger: CategoryTagger | None = None) -> "Assistant":
         settings = settings or load_settings()
-        stored = get_store(Path(index_dir), settings).load()
+        if settings.pg_search not in ("memory", "database"):
+            raise ConfigError(f"pg_search must be \"memory\" or \"database\", not {settings.pg_search!r}")
+        if settings.pg_search == "database" and settings.store != "postgres":
+            raise ConfigError('pg_search = "database" needs store = "postgres"')
+        store = get_store(Path(index_dir), settings)
+        stored = store.load()
         embedder = embedder or embedder_for_index(stored.manifest["embedding"], settings)
-        return cls(stored, embedder, tagger or CategoryTagger.load(), settings)
+        assistant = cls(stored, embedder, tagger or CategoryTagger.load(), settings)
+        if settings.pg_search == "database":
+            assistant.retriever.candidate_source = store.candidates(settings.pg_search_candidates)
+        return assistant
 
     def with_fitted(self, fitted: Fitted) -> "Assistant":
         """The same index and model under other fitted parts (cross-validation swaps them per fold)."""

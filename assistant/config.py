@@ -86,6 +86,12 @@ class Settings:
     # indexer; `database_url` = "postgresql://user:password@host:5432/db").
     store: str = "files"
     database_url: str = ""
+    # With store = "postgres": "memory" scores every chunk of the loaded generation in the replica
+    # (what the files store does); "database" ranks only PostgreSQL full-text search's
+    # pg_search_candidates best chunks for the question's words and as many nearest by its vector
+    # (stores/pg_search.py), with the same fusion and second stage.
+    pg_search: str = "memory"
+    pg_search_candidates: int = 100
 
 
 def load_settings(config_file: str | os.PathLike | None = None,

@@ -240,7 +240,7 @@ STYLE = (
     "line-height:1.5;color:#0f172a;background:#fff}h1{font-size:1.1em}h2{font-size:1em;color:#475569}"
     ".num{color:#64748b;font-size:.8em;margin-right:.4em}"
     ".cited{background:#fef3c7;border-left:4px solid #d97706;padding:.3em .6em}"
-    "mark{background:#fde047;color:inherit}"
+    "mark{background:#fde047;color:inherit}#q{scroll-margin-top:4em}"
     ".bar{position:sticky;top:0;left:0;background:#f8fafc;border-bottom:1px solid #cbd5e1;display:flex;"
     "flex-wrap:wrap;gap:.4em 1em;align-items:center;padding:.4em 0;font-size:.9em;z-index:2}"
     ".bar a{color:#1d4ed8}.bar a:focus{outline:3px solid #2563eb;outline-offset:2px}"

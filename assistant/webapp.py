@@ -502,7 +502,7 @@ def facts_html(assistant, plans_dir: Path | None, states: Sequence[str] = (), fa
 def _fact_cell(fact, plans_dir: Path | None) -> str:
     if fact is None or not fact.stated:
         return '<td class="essa-unstated" data-sort=""><span class="essa-muted">not stated</span></td>'
-    sort = fact.value if isinstance(fact.value, (int, float)) else fact.value_label
+    sort = f"{fact.value:g}" if isinstance(fact.value, (int, float)) else fact.value_label
     c = fact.citation
     link = plan_link(c, plans_dir) if c is not None else None
     where = citation_locator(c) if c is not None else ""

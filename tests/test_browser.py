@@ -309,3 +309,259 @@ def test_login_then_ask_under_the_policy(browser, protected_app):
     expect(copy).to_have_text(re.compile("Copied|Copy failed"))  # static/app.js is loaded and ran
     assert_no_csp_violations(csp, page)
     context.close()
+
+
+# ------------------------------------------------------------ the Facts tab (real plans)
+# What the real index states (Assistant.facts() on DE.pdf, MA.pdf, NV.docx): n-size 15, 20 and 10;
+# the achievement weight 25% (DE) and 60% (MA), not stated by NV. The tests read the values off
+# the page and compare them with real_assistant.facts(), so they follow the extraction.
+
+FACTS_TABLE = "#essa-facts table.essa-facts-table"
+
+
+def open_facts(browser, app, **context_options):
+    """A fresh page on the Facts tab with the table (loaded on page load) shown."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+    csp = watch_csp(context)
+    page = context.new_page()
+    page.goto(app.url)
+    page.get_by_role("tab", name="Facts").click()
+    page.locator(f"{FACTS_TABLE} tbody tr").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return context, page, csp
+
+
+def facts_rows(page) -> list[str]:
+    """The state codes of the table's rows, top to bottom ("Delaware (DE)" -> "DE")."""
+    return [re.search(r"\((\w\w)\)\s*$", t).group(1)
+            for t in page.locator(f"{FACTS_TABLE} tbody th[scope='row']").all_inner_texts()]
+
+
+def facts_column(page, label: str) -> int:
+    """The index (State is 0) of the column headed `label`."""
+    headings = [" ".join(t.split()).rstrip(" ▲▼") for t in
+                page.locator(f"{FACTS_TABLE} thead th").all_inner_texts()]
+    return headings.index(label)
+
+
+def show_facts(page, filter_text: str) -> None:
+    box = page.locator("#essa-facts-filter textarea, #essa-facts-filter input").first
+    box.fill(filter_text)
+    page.locator("#essa-facts-button").click()
+
+
+@pytest.mark.real
+def test_facts_table_and_value_opens_its_quote(browser, real_app, real_assistant):
+    from playwright.sync_api import expect
+
+    facts = real_assistant.facts()
+    states = list(dict.fromkeys(f.state for f in facts))
+    assert states == ["DE", "MA", "NV"]
+    context, page, csp = open_facts(browser, real_app)
+    # One row per indexed state, one column per fact in the schema (and State).
+    assert facts_rows(page) == states
+    specs = real_assistant.fact_schema.facts
+    assert page.locator(f"{FACTS_TABLE} thead th").count() == 1 + len(specs)
+    stated = sum(f.stated for f in facts)
+    assert page.locator(f"{FACTS_TABLE} tbody a.essa-open").count() == stated
+    assert page.locator(f"{FACTS_TABLE} tbody td.essa-unstated").count() == len(facts) - stated
+    summary = page.locator("#essa-facts .essa-facts > p").first.inner_text()
+    assert f"{len(states)} state(s) × {len(specs)} fact(s); {stated} values stated" in summary
+
+    # Delaware's n-size (a PDF page): the cell shows the value, its tooltip the quote.
+    de = next(f for f in facts if f.state == "DE" and f.fact == "n_size")
+    column = facts_column(page, "Minimum n-size")
+    cell = page.locator(f"{FACTS_TABLE} tbody tr").nth(states.index("DE")).locator("th, td").nth(column)
+    link = cell.locator("a.essa-open")
+    assert link.inner_text().strip() == de.value_label == "15 students"
+    assert link.get_attribute("title") == de.citation.quote[:300]
+    href = link.get_attribute("href")
+    assert href.startswith(f"viewer/DE.pdf?page={de.citation.page}&") and href.endswith("#q")
+    assert f"page {de.citation.page}" in cell.locator(".essa-fact-where").inner_text()
+    with context.expect_event("response", predicate=lambda r: "/page-image/DE.pdf/" in r.url) as served:
+        link.click()
+    assert served.value.status == 200 and served.value.headers["content-type"] == "image/png"
+    assert len(context.pages) == 1  # the Facts tab's own panel, not a new tab
+    viewer = page.frame_locator("#essa-facts-viewer-frame")
+    mark = viewer.locator("mark.box").first
+    mark.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    expect(viewer.locator("p.status")).to_have_text(f"The quoted words are marked on page {de.citation.page}.")
+    assert " ".join(viewer.locator("blockquote.quote").inner_text().split()) == " ".join(de.citation.quote.split())
+    assert mark.evaluate("m => { const r = m.getBoundingClientRect();"
+                         " return r.width > 0 && r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }")
+    # The Ask tab's panel (hidden) was left alone: the link went to the frame on this tab.
+    assert page.locator("#essa-viewer-frame").get_attribute("src") == "about:blank"
+    page.locator("#essa-facts-viewer").scroll_into_view_if_needed()
+    shot(page, "facts-viewer.png")
+
+    # Nevada's n-size (a DOCX paragraph): its section, with the quote marked in the text.
+    nv = next(f for f in facts if f.state == "NV" and f.fact == "n_size")
+    link = page.locator(f"{FACTS_TABLE} tbody tr").nth(states.index("NV")).locator("th, td").nth(column) \
+        .locator("a.essa-open")
+    assert link.inner_text().strip() == nv.value_label
+    link.click()
+    marked = viewer.locator("p.cited mark#q")
+    marked.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert " ".join(marked.inner_text().split()) == " ".join(nv.citation.quote.split())
+    assert viewer.locator("h1").inner_text() == "NV.docx"
+    page.locator("#essa-facts").scroll_into_view_if_needed()
+    shot(page, "facts.png")
+    assert_no_csp_violations(csp, page)
+    context.close()
+
+
+@pytest.mark.real
+def test_facts_headings_sort_rows_with_unstated_last(browser, real_app, real_assistant):
+    by = {(f.state, f.fact): f for f in real_assistant.facts()}
+    assert by[("DE", "achievement_weight")].value == 25 and by[("MA", "achievement_weight")].value == 60
+    assert not by[("NV", "achievement_weight")].stated
+    context, page, csp = open_facts(browser, real_app)
+    assert facts_rows(page) == ["DE", "MA", "NV"]
+
+    def heading(label):
+        th = page.locator(f"{FACTS_TABLE} thead th").nth(facts_column(page, label))
+        return th, th.locator("button.essa-sort")
+
+    # Numbers as numbers: the minimum n-size (NV 10, DE 15, MA 20).
+    th, button = heading("Minimum n-size")
+    assert th.get_attribute("aria-sort") == "none"
+    button.click()
+    assert th.get_attribute("aria-sort") == "ascending"
+    assert facts_rows(page) == ["NV", "DE", "MA"]
+    button.click()
+    assert th.get_attribute("aria-sort") == "descending"
+    assert facts_rows(page) == ["MA", "DE", "NV"]
+
+    # "not stated" goes last both ways (NV states no achievement weight); the other heading resets.
+    weight, button = heading("Achievement weight")
+    button.click()
+    assert weight.get_attribute("aria-sort") == "ascending" and th.get_attribute("aria-sort") == "none"
+    assert facts_rows(page) == ["DE", "MA", "NV"]
+    button.click()
+    assert weight.get_attribute("aria-sort") == "descending"
+    assert facts_rows(page) == ["MA", "DE", "NV"]
+    last = page.locator(f"{FACTS_TABLE} tbody tr").last.locator("th, td").nth(facts_column(page, "Achievement weight"))
+    assert last.inner_text().strip() == "not stated"
+    # The cells moved with their rows: Massachusetts's row still carries Massachusetts's value.
+    first = page.locator(f"{FACTS_TABLE} tbody tr").first.locator("th, td").nth(facts_column(page, "Minimum n-size"))
+    assert first.inner_text().startswith(by[("MA", "n_size")].value_label)
+
+    # Words as words: the State column, by its code, back to A-Z after Z-A.
+    state, button = heading("State")
+    button.click()
+    assert facts_rows(page) == ["DE", "MA", "NV"]
+    button.click()
+    assert state.get_attribute("aria-sort") == "descending" and facts_rows(page) == ["NV", "MA", "DE"]
+    shot(page, "facts-sorted.png")
+    assert_no_csp_violations(csp, page)
+    context.close()
+
+
+@pytest.mark.real
+def test_facts_filter_keeps_matching_states_and_reports_bad_words(browser, real_app, real_assistant):
+    from playwright.sync_api import expect
+
+    by = {(f.state, f.fact): f for f in real_assistant.facts()}
+    below_20 = [s for s in ("DE", "MA", "NV") if by[(s, "n_size")].value < 20]
+    assert below_20 == ["DE", "NV"]  # Massachusetts's is 20: the filter has something to drop
+    context, page, csp = open_facts(browser, real_app)
+    rows = page.locator(f"{FACTS_TABLE} tbody tr")
+    expect(rows).to_have_count(3)
+    show_facts(page, "n-size below 20")
+    expect(rows).to_have_count(2)
+    assert facts_rows(page) == below_20
+    assert page.locator("#essa-facts .essa-facts > p").first.inner_text().startswith("2 state(s)")
+    csv = page.get_by_role("link", name="Download CSV")
+    assert "filter=n-size%20below%2020" in csv.get_attribute("href")
+
+    # Two conditions: n-size below 20 and the rating is stars: Nevada alone.
+    show_facts(page, "n-size below 20 and rating is stars")
+    expect(rows).to_have_count(1)
+    assert facts_rows(page) == ["NV"]
+
+    # Words it cannot read: one line saying so, no table, no traceback.
+    show_facts(page, "banana split")
+    error = page.locator("#essa-facts .essa-error")
+    error.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert error.count() == 1
+    text = error.inner_text().strip()
+    assert text.startswith("cannot read the filter") and "\n" not in text
+    assert page.locator(FACTS_TABLE).count() == 0
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body and "File \"" not in body
+    shot(page, "facts-filter-error.png")
+
+    # A filter no state meets says so; an empty one shows every state again.
+    show_facts(page, "n-size below 5")
+    expect(page.locator("#essa-facts")).to_contain_text("No state meets “n-size below 5”.")
+    show_facts(page, "")
+    expect(rows).to_have_count(3)
+    assert_no_csp_violations(csp, page)
+    context.close()
+
+
+@pytest.mark.real
+def test_facts_download_links_serve_the_table(browser, real_app, real_assistant):
+    import csv as csvlib
+    import io
+
+    from playwright.sync_api import expect
+
+    facts = real_assistant.facts()
+    context, page, csp = open_facts(browser, real_app)
+    link = page.get_by_role("link", name="Download CSV")
+    assert link.get_attribute("href") == "facts.csv"  # relative: works under a path prefix too
+    response = page.request.get(link.evaluate("a => a.href"))
+    assert response.status == 200 and response.headers["content-type"].startswith("text/csv")
+    assert 'filename="essa-facts.csv"' in response.headers["content-disposition"]
+    text = response.text()
+    assert text.splitlines()[0].startswith("state,fact,label,value")
+    rows = list(csvlib.DictReader(io.StringIO(text)))
+    assert len(rows) == len(facts)
+    de = next(r for r in rows if r["state"] == "DE" and r["fact"] == "n_size")
+    assert de["value"] == "15"
+
+    md = page.get_by_role("link", name="Download Markdown")
+    response = page.request.get(md.evaluate("a => a.href"))
+    assert response.status == 200 and response.headers["content-type"].startswith("text/markdown")
+    assert "The proposed n-size is n=15." in response.text()
+
+    # The links carry the tab's filter: the file holds the states the table shows.
+    show_facts(page, "n-size below 20")
+    expect(page.locator(f"{FACTS_TABLE} tbody tr")).to_have_count(2)
+    response = page.request.get(page.get_by_role("link", name="Download CSV").evaluate("a => a.href"))
+    assert response.status == 200
+    kept = {r["state"] for r in csvlib.DictReader(io.StringIO(response.text()))}
+    assert kept == {"DE", "NV"}
+    assert_no_csp_violations(csp, page)
+    context.close()
+
+
+@pytest.mark.real
+def test_facts_sort_compares_decimal_values_as_numbers(browser, real_app):
+    context, page, _ = open_facts(browser, real_app)
+    column = facts_column(page, "Achievement weight")
+    # The sort keys _fact_cell writes for 9.5%, 10% and 25% (floats: str(10.0) == "10.0").
+    page.evaluate("""([table, column]) => {
+        const keys = ["25.0", "10.0", "9.5"];
+        document.querySelectorAll(table + " tbody tr").forEach((r, i) => { r.cells[column].dataset.sort = keys[i]; });
+    }""", [FACTS_TABLE, column])
+    page.locator(f"{FACTS_TABLE} thead th").nth(column).locator("button.essa-sort").click()
+    keys = page.locator(f"{FACTS_TABLE} tbody tr").evaluate_all(
+        f"rows => rows.map(r => r.cells[{column}].dataset.sort)")
+    context.close()
+    assert keys == ["9.5", "10.0", "25.0"]
+
+
+@pytest.mark.real
+def test_facts_docx_quote_is_not_under_the_viewer_toolbar(browser, real_app):
+    context, page, _ = open_facts(browser, real_app)
+    column = facts_column(page, "Minimum n-size")
+    page.locator(f"{FACTS_TABLE} tbody tr").nth(facts_rows(page).index("NV")).locator("th, td").nth(column) \
+        .locator("a.essa-open").click()
+    viewer = page.frame_locator("#essa-facts-viewer-frame")
+    viewer.locator("p.cited mark#q").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    frame = page.frame(name="essa-facts-viewer-frame")
+    gap = frame.evaluate("document.querySelector('mark#q').getBoundingClientRect().top"
+                         " - document.querySelector('nav.bar').getBoundingClientRect().bottom")
+    context.close()
+    assert gap >= 0  # the quote's first line is below the toolbar, not behind it

@@ -187,3 +187,36 @@ def test_the_scale_benchmark_copies_plans_under_other_codes(settings, index_dir,
     assert len(assistant.states) == 5
     answer = assistant.ask("How does Kansas fund music and visual arts?")
     assert {c.state for c in answer.citations} == {"KS"}
+
+
+def test_candidates_from_the_database_s_text_search_rank_like_the_memory_search(postgres_url, hash_settings,
+                                                                             fixture_plans, tmp_path):
+    from assistant.errors import ConfigError
+
+    settings = replace(hash_settings, store="postgres", database_url=postgres_url)
+    index_dir = tmp_path / "idx-db-candidates"
+    build_index(fixture_plans, index_dir, HashEmbedder(), settings)
+    memory = Assistant.load(index_dir, settings=settings)
+    database = Assistant.load(index_dir, settings=replace(settings, pg_search="database", pg_search_candidates=2))
+    source = database.retriever.candidate_source
+    assert source is not None and memory.retriever.candidate_source is None
+    chunks = database.index.chunks
+    question = "How does Kansas fund music and visual arts?"
+    rows = source.rows(question, ["KS"])
+    assert 0 < len(rows) <= 2 and all(chunks[r].state == "KS" for r in rows)
+    assert "music" in chunks[rows[0]].text  # ranked by the words, not by chance
+    assert len(source.rows("How does Kansas fund music?", ["RI"])) == 0  # the state filter holds
+    assert len(source.rows("the of and", [])) == 0  # nothing but stop words: no candidates
+    top = database.search(question, k=1)[0]
+    assert top.chunk_id == memory.search(question, k=1)[0].chunk_id
+    # Only the proposed chunks (text search's 2 and the 2 nearest by vector) are ever ranked.
+    vector = database.embedder.embed_query(question)
+    cosine = database.index.vectors @ vector
+    ks = [i for i, c in enumerate(chunks) if c.state == "KS"]
+    allowed = {chunks[i].id for i in [*rows.tolist(), *sorted(ks, key=lambda i: -cosine[i])[:2]]}
+    ranked = database.search(question, k=10, states=["KS"])
+    assert ranked and {p.chunk_id for p in ranked} <= allowed
+    with pytest.raises(ConfigError, match='needs store = "postgres"'):
+        Assistant.load(index_dir, settings=replace(hash_settings, pg_search="database"))
+    with pytest.raises(ConfigError, match="pg_search must be"):
+        Assistant.load(index_dir, settings=replace(settings, pg_search="both"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -57,7 +58,8 @@ SUBSET_SHARE = 0.5  # a scope smaller than this share of the index is scored alo
 
 class Retriever:
     def __init__(self, chunks: Sequence[Chunk], vectors: np.ndarray, sentence_vectors: np.ndarray,
-                 embedder, tagger: CategoryTagger, models: RetrievalModels | None = None):
+                 embedder, tagger: CategoryTagger, models: RetrievalModels | None = None,
+                 lexical_cache: Path | None = None):
         self.chunks = tuple(chunks)
         self.embedder = embedder
         self.tagger = tagger
@@ -72,13 +74,15 @@ class Retriever:
         counts = np.array([len(c.sentences) for c in self.chunks], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
         self.dense = DenseIndex(vectors, sentence_vectors, starts, counts)
-        self.lexical = LexicalIndex([f"{c.header}\n{c.text}" if c.header else c.text for c in self.chunks])
+        self.lexical = LexicalIndex([f"{c.header}\n{c.text}" if c.header else c.text for c in self.chunks],
+                                    lexical_cache)
         # Word stems are read for a question's candidates only, so they are made when first read
         # (at 51 plans, making all 49,000 at load took 2.1 s of a 7.8 s start); a header is shared
         # by every chunk of its section. Filling a dict from several threads at once is harmless.
         self._text_stems: dict[int, set[str]] = {}
         self._header_stems: dict[str, set[str]] = {}
         self._stemmed_text: dict[int, str] = {}
+        self.candidate_source = None  # stores.pg_search.DatabaseCandidates where pg_search = "database"
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -186,6 +190,16 @@ class Retriever:
 
     def rank(self, signals: QuerySignals, k: int, mode: str = "hybrid", rerank: bool = True) -> list[Passage]:
         first = self.first_stage(signals, mode)
+        if self.candidate_source is not None and mode == "hybrid":
+            # Only the chunks the database's text search proposes, and as many nearest by vector,
+            # are ranked (stores/pg_search.py).
+            source = self.candidate_source
+            states = sorted(set(self._states[signals.allowed].tolist()))
+            proposed = np.zeros(len(first), dtype=bool)
+            proposed[source.rows(signals.query, states)] = True
+            dense = np.where(signals.allowed, signals.dense, -np.inf)
+            proposed[np.argsort(-dense, kind="stable")[:source.per_list]] = True
+            first = np.where(proposed & signals.allowed, first, -np.inf)
         finite = np.flatnonzero(np.isfinite(first))
         order = finite[np.argsort(-first[finite], kind="stable")]
         model = self.models.rerank if (rerank and mode == "hybrid") else None

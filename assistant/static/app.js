@@ -78,9 +78,9 @@
     rows.sort(function (a, b) {
       var x = key(a), y = key(b);
       if (x === "" || y === "") return (x === "") - (y === "");
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var order = (!isNaN(nx) && !isNaN(ny) && String(nx) === x.trim() && String(ny) === y.trim())
-        ? nx - ny : x.localeCompare(y);
+      var number = /^-?\d+(\.\d+)?$/;
+      var order = (number.test(x.trim()) && number.test(y.trim()))
+        ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
       return ascending ? order : -order;
     });
     rows.forEach(function (row) { body.appendChild(row); });

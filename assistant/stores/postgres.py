@@ -36,6 +36,7 @@ from ..errors import ConfigError, IndexBusyError, IndexCorruptError, IndexMismat
 from ..records import Chunk
 from ..store import FORMAT_VERSION, StoredIndex, _check_consistent, _counts
 from .base import IndexStore
+from .pg_search import TEXT_SEARCH, DatabaseCandidates
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -64,7 +65,7 @@ CREATE TABLE IF NOT EXISTS essa_sentence (
     embedding vector NOT NULL,
     PRIMARY KEY (index_name, generation, row),
     FOREIGN KEY (index_name, generation) REFERENCES essa_generation (index_name, name) ON DELETE CASCADE);
-"""
+""" + TEXT_SEARCH
 _SCHEMA_LOCK = 0x455353  # "ESS": creating the tables is serialised across processes too
 
 
@@ -77,6 +78,7 @@ class PostgresStore(IndexStore):
         self.index_name = Path(directory).name or "index"
         self._ready = False
         self._poll = None  # one connection kept for generation(), which the app polls
+        self.loaded_generation = ""  # the generation load() last read (pg_search = "database")
 
     def describe(self) -> str:
         return f"postgres index {self.index_name!r}"
@@ -162,7 +164,12 @@ class PostgresStore(IndexStore):
         if counts.get("chunks") is not None and counts["chunks"] != len(chunks):
             raise IndexCorruptError(at, f"has {len(chunks)} chunks, its manifest recorded {counts['chunks']}")
         _check_consistent(at, manifest, chunks, vectors, sentence_vectors)
+        self.loaded_generation = name
         return StoredIndex(self.directory, manifest, chunks, vectors, sentence_vectors)
+
+    def candidates(self, per_list: int) -> DatabaseCandidates:
+        """Lexical candidates of the generation `load()` read, from the database's text search."""
+        return DatabaseCandidates(self, self.loaded_generation, per_list)
 
     # ------------------------------------------------------------ writing
 
