@@ -62,15 +62,15 @@ def evaluate_claims(assistant, claims: Sequence[Claim]) -> dict:
     altered = [r for r in rows if r["kind"] != "faithful"]
     summary = {
         "n_claims": len(rows),
-        "accuracy": _share(r["correct"] for r in rows),
-        **{f"accuracy_{v}": _share(r["correct"] for r in rows if r["expected"] == v) for v in VERDICTS},
-        "altered_judged_supported": _share(r["verdict"] == SUPPORTED for r in altered),
-        "supported_at_the_located_passage": _share(
+        "accuracy": share(r["correct"] for r in rows),
+        **{f"accuracy_{v}": share(r["correct"] for r in rows if r["expected"] == v) for v in VERDICTS},
+        "altered_judged_supported": share(r["verdict"] == SUPPORTED for r in altered),
+        "supported_at_the_located_passage": share(
             r["located"] for r in rows if r["expected"] == SUPPORTED and r["verdict"] == SUPPORTED),
         "check_latency_p50_s": round(statistics.median(seconds), 4) if seconds else None,
     }
     kinds = sorted({r["kind"] for r in rows})
-    by_kind = {k: {"n": sum(r["kind"] == k for r in rows), "accuracy": _share(r["correct"] for r in rows if r["kind"] == k)}
+    by_kind = {k: {"n": sum(r["kind"] == k for r in rows), "accuracy": share(r["correct"] for r in rows if r["kind"] == k)}
                for k in kinds}
     return {"summary": summary, "by_kind": by_kind, "claims": rows}
 
@@ -78,10 +78,7 @@ def evaluate_claims(assistant, claims: Sequence[Claim]) -> dict:
 def claims_markdown(result: dict, name: str = "claims") -> str:
     s = result["summary"]
     out = [f"## Claim checking: {name}", "", f"{s['n_claims']} claims; each checked as a user's draft sentence.", "",
-           "| metric | value |", "|---|---:|"]
-    for key, value in s.items():
-        if key != "n_claims":
-            out.append(f"| {key.replace('_', ' ')} | {'–' if value is None else value} |")
+           *summary_rows(s, skip=("n_claims",))]
     out += ["", "| kind | claims | accuracy |", "|---|---:|---:|"]
     out += [f"| {k} | {v['n']} | {v['accuracy']} |" for k, v in result["by_kind"].items()]
     wrong = [r for r in result["claims"] if not r["correct"]]
@@ -107,6 +104,13 @@ def _located(locator: dict | None, citations) -> bool:
     return False
 
 
-def _share(values) -> float | None:
-    values = list(values)
+def summary_rows(summary: dict, skip=()) -> list[str]:
+    """A summary as a Markdown table of metric and value ("–" where not measured)."""
+    return ["| metric | value |", "|---|---:|",
+            *(f"| {k.replace('_', ' ')} | {'–' if v is None else v} |" for k, v in summary.items() if k not in skip)]
+
+
+def share(values) -> float | None:
+    """The share of true values, None skipped (not measured); None when there are none."""
+    values = [v for v in values if v is not None]
     return round(sum(map(bool, values)) / len(values), 3) if values else None

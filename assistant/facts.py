@@ -39,6 +39,7 @@ from .chunking import sentence_spans
 from .errors import ConfigError
 from .ingest import text_kind
 from .records import RESPONSE, TABLE, Passage, PlanFact
+from .tagging import cue_regex
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parent / "data" / "facts.toml"
 FACTS_ENV = "ESSA_QA_FACTS"
@@ -185,10 +186,7 @@ def _spec(raw: dict, path: Path) -> FactSpec:
 
 def _compile(pattern: str, path: Path, fid: str) -> re.Pattern[str]:
     try:
-        # Acronyms written in capitals match case: "ACT" the test, not the Act; "ACCESS", not access.
-        core = re.sub(r"\\.", "", pattern)
-        flags = 0 if core.isupper() and re.search(r"[A-Z]{2,}", core) else re.IGNORECASE
-        return re.compile(pattern, flags)
+        return cue_regex(pattern)  # "ACT" the test, not the Act; "ACCESS", not access
     except re.error as exc:
         raise ConfigError(f"{path}: fact {fid!r} has a bad pattern {pattern!r} ({exc})") from exc
 

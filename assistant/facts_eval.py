@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .claims_eval import share, summary_rows
 from .errors import ConfigError
 from .records import PlanFact
 
@@ -103,15 +104,15 @@ def evaluate_facts(assistant, gold: Sequence[GoldFact], plans: dict | None = Non
                      "cited": _locator(fact)})
     summary = {
         "n_facts": len(rows),
-        "exact_match": _share(r["correct"] for r in rows),
-        "stated_exact_match": _share(r["correct"] for r in rows if r["gold_stated"]),
-        "not_stated_correct": _share(r["correct"] for r in rows if not r["gold_stated"]),
-        "invented_values": _share(r["stated"] for r in rows if not r["gold_stated"]),
-        "cited_at_gold_place": _share(r["located"] for r in rows if r["located"] is not None),
-        "verbatim_citations": _share(r["verbatim"] for r in rows if r["verbatim"] is not None),
+        "exact_match": share(r["correct"] for r in rows),
+        "stated_exact_match": share(r["correct"] for r in rows if r["gold_stated"]),
+        "not_stated_correct": share(r["correct"] for r in rows if not r["gold_stated"]),
+        "invented_values": share(r["stated"] for r in rows if not r["gold_stated"]),
+        "cited_at_gold_place": share(r["located"] for r in rows if r["located"] is not None),
+        "verbatim_citations": share(r["verbatim"] for r in rows if r["verbatim"] is not None),
     }
     by_fact = {f: {"n": sum(r["fact"] == f for r in rows),
-                   "exact_match": _share(r["correct"] for r in rows if r["fact"] == f)}
+                   "exact_match": share(r["correct"] for r in rows if r["fact"] == f)}
                for f in dict.fromkeys(r["fact"] for r in rows)}
     return {"summary": summary, "by_fact": by_fact, "facts": rows}
 
@@ -119,8 +120,7 @@ def evaluate_facts(assistant, gold: Sequence[GoldFact], plans: dict | None = Non
 def facts_markdown(result: dict) -> str:
     s = result["summary"]
     out = ["## Plan facts", "", f"{s['n_facts']} gold values (eval/facts.jsonl), each extracted from the index.", "",
-           "| metric | value |", "|---|---:|"]
-    out += [f"| {k.replace('_', ' ')} | {'–' if v is None else v} |" for k, v in s.items() if k != "n_facts"]
+           *summary_rows(s, skip=("n_facts",))]
     out += ["", "| fact | values | exact match |", "|---|---:|---:|"]
     out += [f"| {f} | {v['n']} | {v['exact_match']} |" for f, v in result["by_fact"].items()]
     wrong = [r for r in result["facts"] if not r["correct"]]
@@ -140,8 +140,3 @@ def _locator(fact: PlanFact) -> str:
     if c is None:
         return ""
     return f"PDF page {c.page}" if c.page is not None else f"paragraph {c.paragraph}"
-
-
-def _share(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return round(sum(map(bool, values)) / len(values), 3) if values else None

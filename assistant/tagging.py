@@ -194,12 +194,17 @@ class CategoryTagger:
         return 1.0 - math.exp(-distinct / 1.5)
 
 
+def cue_regex(pattern: str) -> re.Pattern[str]:
+    """A cue as written in a data file: case-insensitive, except that a cue written in capitals
+    (an acronym: AP, EL, SEL, ACT) must match case. re.error for a bad pattern."""
+    core = re.sub(r"\\.", "", pattern)
+    flags = 0 if core.isupper() and re.search(r"[A-Z]{2,}", core) else re.IGNORECASE
+    return re.compile(pattern, flags)
+
+
 def _compile(pattern: str, path: Path, cid: str) -> re.Pattern[str]:
     try:
-        # Cues for acronyms (AP, EL, SEL) are written in capitals and must match case.
-        core = re.sub(r"\\.", "", pattern)
-        flags = 0 if core.isupper() and re.search(r"[A-Z]{2,}", core) else re.IGNORECASE
-        return re.compile(pattern, flags)
+        return cue_regex(pattern)
     except re.error as exc:
         raise ConfigError(f"{path}: category {cid!r} has a bad pattern {pattern!r} ({exc})") from exc
 
