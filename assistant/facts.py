@@ -10,7 +10,10 @@ instructions and tables of contents never count: the template asks, the state an
    searched for the fact's `query`, and (for numbers) how close the value sits to a `value_near`
    word;
 2. the value: numbers are read with a pattern per type (a percentage, a year, a count of years)
-   inside the plausible `range`; a value found in several sentences gains a little;
+   inside the plausible `range`; a goal table's `row` ("All students") gives its last cell for
+   the fact's `subject` (a row shared by subjects split by its header), unless the table's
+   titles match `row_avoid` (a five-year rate, one grade span); a value found in several
+   sentences gains a little;
    list facts take the choices named in the best passage, choice facts the choice the best
    passages name most, text facts the best sentence itself;
 3. "not stated" where no candidate reaches STATED_SCORE: a value is never guessed;
